@@ -1,0 +1,28 @@
+package service
+
+import (
+	"context"
+
+	"github.com/dormant-dev/dormant/services/platform/infra"
+)
+
+// Run runs login-ingest as its own process until ctx ends: the NATS consumer and the HTTP
+// intake with health and metrics.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	inf, err := infra.Open(ctx, cfg.Config)
+	if err != nil {
+		return err
+	}
+	defer inf.Close()
+
+	in, err := New(ctx, Deps{Log: inf.Log, JS: inf.JS, NS: cfg.Bus.Namespace(), DB: inf.DB, Sites: inf.Sites, Registry: inf.Registry}, cfg.Options)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	in.Routes(inf.HTTP.Mux)
+	return inf.Serve(ctx, in.Run)
+}
