@@ -1,0 +1,114 @@
+package admin
+
+import (
+	"fmt"
+	"html/template"
+	"strings"
+)
+
+// The age chart: users in 15-day buckets up to 180 days and one bucket for older, with the
+// policy's thresholds drawn as vertical lines. Plain inline SVG: no script, works offline.
+const (
+	bucketDays = 15
+	buckets    = 180/bucketDays + 1
+	chartW     = 640
+	chartH     = 220
+	padL       = 40
+	padB       = 36
+	padT       = 28
+	barGap     = 4
+)
+
+type overviewData struct {
+	Overview
+	Chart template.HTML
+}
+
+// ageBuckets folds per-user ages (days) into the chart's buckets.
+func ageBuckets(ages []int) [buckets]int {
+	var b [buckets]int
+	for _, a := range ages {
+		i := a / bucketDays
+		if a < 0 {
+			i = 0
+		}
+		if i >= buckets {
+			i = buckets - 1
+		}
+		b[i]++
+	}
+	return b
+}
+
+// histogramSVG draws the chart. Every number comes from the data; labels are escaped.
+func histogramSVG(o Overview) template.HTML {
+	counts := ageBuckets(o.Ages)
+	peak := 1
+	for _, c := range counts {
+		peak = max(peak, c)
+	}
+	plotW, plotH := chartW-padL-10, chartH-padB-padT
+	barW := plotW / buckets
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="age-chart-title"><title id="age-chart-title">Active users by days since last activity</title>`, chartW, chartH)
+	fmt.Fprintf(&sb, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, padL, padT+plotH, padL+plotW, padT+plotH)
+	fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="end">%d</text>`, padL-6, padT+8, peak)
+	fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="end">0</text>`, padL-6, padT+plotH)
+	for i, c := range counts {
+		h := c * plotH / peak
+		x := padL + i*barW
+		label := fmt.Sprintf("%d–%d days", i*bucketDays, (i+1)*bucketDays-1)
+		if i == buckets-1 {
+			label = fmt.Sprintf("%d days or more", i*bucketDays)
+		}
+		fmt.Fprintf(&sb, `<rect class="bar" x="%d" y="%d" width="%d" height="%d"><title>%s: %d users</title></rect>`,
+			x+barGap/2, padT+plotH-h, barW-barGap, h, template.HTMLEscapeString(label), c)
+		if i%2 == 0 {
+			fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="middle">%d</text>`, x, padT+plotH+14, i*bucketDays)
+		}
+	}
+	for _, th := range o.Thresholds {
+		days := min(th.Days, buckets*bucketDays)
+		x := padL + days*barW/bucketDays
+		fmt.Fprintf(&sb, `<line class="threshold" x1="%d" y1="%d" x2="%d" y2="%d"/><text class="threshold-label" x="%d" y="%d" text-anchor="middle">%s</text>`,
+			x, padT-4, x, padT+plotH, x, padT-8, template.HTMLEscapeString(th.Label))
+	}
+	fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="middle">days since last activity</text></svg>`, padL+plotW/2, chartH-4)
+	return template.HTML(sb.String())
+}
+
+// weeksSVG draws retirements per week as small bars.
+func weeksSVG(weeks []WeekCount) template.HTML {
+	if len(weeks) == 0 {
+		return ""
+	}
+	peak := 1
+	for _, w := range weeks {
+		peak = max(peak, w.Count)
+	}
+	const w, h, pad = 640, 120, 20
+	barW := (w - 2*pad) / len(weeks)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="weeks-title"><title id="weeks-title">Retirements per week</title>`, w, h)
+	for i, wk := range weeks {
+		bh := wk.Count * (h - 2*pad) / peak
+		fmt.Fprintf(&sb, `<rect class="bar retired" x="%d" y="%d" width="%d" height="%d"><title>week of %s: %d retired</title></rect>`,
+			pad+i*barW+1, h-pad-bh, barW-2, bh, wk.WeekStart.Format("2 Jan 2006"), wk.Count)
+	}
+	sb.WriteString(`</svg>`)
+	return template.HTML(sb.String())
+}
+
+var funcs = template.FuncMap{
+	"weeks": weeksSVG,
+	"kinds": func() []string { return HistoryKinds },
+	"ago": func(days int) string {
+		if days == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", days)
+	},
+}
+
+// HistoryKinds are the kinds of history entry the filter offers.
+var HistoryKinds = []string{"warned", "deactivation_requested", "deactivated", "deactivation_failed", "superseded", "held", "approved", "rejected", "released", "cancelled", "exemption_added", "exemption_ended", "exemption_removed", "reactivated"}

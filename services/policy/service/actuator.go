@@ -1,0 +1,86 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dormant-dev/dormant/services/policy"
+	"github.com/dormant-dev/dormant/services/policy/actuator"
+)
+
+// addActuator wires the actuator (deactivation requests carried out in OpenMRS), the
+// reactivation feed (a reactivation counts as activity in the projection: the fresh grace
+// period) and the reactivator the admin page uses.
+func (p *Policy) addActuator(ctx context.Context, d Deps) error {
+	store, err := actuator.OpenStore(ctx, d.DB)
+	if err != nil {
+		return err
+	}
+	var sites []actuator.Site
+	var known []string
+	clients := map[string]actuator.OpenMRS{}
+	for _, s := range d.Sites.Sites {
+		known = append(known, s.ID)
+		c := p.openmrs[s.ID]
+		if c == nil {
+			continue
+		}
+		// The guard uses the file's policy (defaults included). Exempt roles or never_touch
+		// names set only as dormant.* global properties reach the actuator through the
+		// decisions, which the engine takes with them, but not through this second check.
+		l, err := policy.Load(&s.Policy, nil)
+		if err != nil {
+			return fmt.Errorf("actuator: policy of site %s: %w", s.ID, err)
+		}
+		sites = append(sites, actuator.Site{ID: s.ID, Client: c, Guard: actuator.GuardFor(s.OpenMRSUser, l.Policy)})
+		clients[s.ID] = c
+	}
+	a, err := actuator.New(ctx, actuator.Deps{
+		Log: p.log, JS: d.JS, NS: d.NS, Store: store, Projection: p.store, Exemptions: exemptions{p.store},
+		Sites: sites, Known: known, Registry: d.Registry, Now: p.now,
+	}, p.opts.Actuator)
+	if err != nil {
+		return err
+	}
+	feed, err := actuator.NewActivityFeed(ctx, p.log, d.JS, d.NS, p.opts.Actuator.Consumer+"-projection", p.store)
+	if err != nil {
+		return err
+	}
+	p.components = append(p.components, a, feed)
+	p.reactivator = &actuator.Reactivator{JS: d.JS, NS: d.NS, Store: store, Clients: clients, Now: p.now}
+	p.actuatorStore = store
+	return nil
+}
+
+// Reactivate unretires a user in OpenMRS, records who did it and why, and emits
+// dormant.user.reactivated, which gives the user a fresh grace period.
+func (p *Policy) Reactivate(ctx context.Context, site, userUUID, by, reason string) error {
+	_, err := p.reactivator.Reactivate(ctx, site, userUUID, by, reason)
+	return err
+}
+
+// now is the wall clock of the actuator, the reactivator and reactivation requests; tests
+// that simulate days set Policy.clock.
+func (p *Policy) now() time.Time {
+	if p.clock != nil {
+		return p.clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// exemptions lets the actuator check the decision engine's exemptions before retiring.
+type exemptions struct{ store policy.Store }
+
+func (e exemptions) Exempt(ctx context.Context, site, userUUID string, t time.Time) (string, bool, error) {
+	list, err := e.store.Exemptions(ctx, site)
+	if err != nil {
+		return "", false, err
+	}
+	for _, x := range list {
+		if x.UserUUID == userUUID && x.ActiveAt(t) {
+			return x.Reason, true, nil
+		}
+	}
+	return "", false, nil
+}
