@@ -1,0 +1,2 @@
+// Package deploytest checks the deployment files against the code.
+package deploytest

@@ -1,0 +1,18 @@
+// COMPILE-ONLY STUB mirroring openmrs-core (org.openmrs:openmrs-api 2.2.0): same package, names and
+// signatures as the real type, for building the dormant module with javac where Maven Central cannot
+// be reached. It is never packaged in the .omod; at run time OpenMRS supplies the real class.
+package org.openmrs;
+
+/** Mirrors org.openmrs.UserSessionListener (since 2.2). */
+public interface UserSessionListener {
+
+	public void loggedInOrOut(User user, Event event, Status status);
+
+	public enum Event {
+		LOGIN, LOGOUT
+	}
+
+	public enum Status {
+		SUCCESS, FAIL
+	}
+}

@@ -1,0 +1,11 @@
+// COMPILE-ONLY STUB mirroring openmrs-core (org.openmrs:openmrs-api 2.2.0): same package, names and
+// signatures as the real type, for building the dormant module with javac where Maven Central cannot
+// be reached. It is never packaged in the .omod; at run time OpenMRS supplies the real class.
+package org.openmrs.api;
+
+/** Mirrors org.openmrs.api.AdministrationService: only the global property read the hook uses. */
+public interface AdministrationService {
+
+	/** Core documents this method as having no authorization check. */
+	public String getGlobalProperty(String propertyName);
+}

@@ -1,0 +1,20 @@
+// COMPILE-ONLY STUB mirroring openmrs-core (org.openmrs:openmrs-api 2.2.0): same package, names and
+// signatures as the real type, for building the dormant module with javac where Maven Central cannot
+// be reached. It is never packaged in the .omod; at run time OpenMRS supplies the real class.
+package org.openmrs.module;
+
+/** Mirrors org.openmrs.module.ModuleActivator. */
+public interface ModuleActivator {
+
+	public void contextRefreshed();
+
+	public void started();
+
+	public void stopped();
+
+	public void willRefreshContext();
+
+	public void willStart();
+
+	public void willStop();
+}
