@@ -8,8 +8,8 @@
 // (401) it drops the cookie and logs in again, once per call.
 //
 // Retries: a call is repeated with exponential backoff and jitter on 5xx,
-// 429, network errors and timeouts, honouring Retry-After, and never on
-// other 4xx. Every call this package makes is safe to repeat, including
+// 429, network errors and timeouts, honouring Retry-After up to
+// MaxRetryAfter, and never on other 4xx. Every call this package makes is safe to repeat, including
 // the writes: retiring a retired user and unretiring an active one change
 // nothing (see RetireUser and UnretireUser); CreateAlert is the exception
 // that may show an alert twice, which is harmless.
@@ -53,6 +53,18 @@ type Config struct {
 	// BaseBackoff is the wait before the first retry (default 250ms); it
 	// doubles per retry up to MaxBackoff (default 15s), with jitter.
 	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After the client waits out within
+	// a call (default 1m). A server asking for longer, whether in seconds
+	// or as an HTTP date, gets no retry from the client: the call fails at
+	// once with the server's error (still Retryable, its APIError carrying
+	// the hint), and the caller's own slower layer takes over (the
+	// actuator's redelivery backoff, the next roster sync, the engine's
+	// last good policy). Without a ceiling a broken or hostile server
+	// could park a call, and the worker holding it, until its context
+	// ended. One minute is four times MaxBackoff's default and twice the
+	// actuator's first redelivery backoff: a longer hint is an outage, not
+	// a blip, and outages are waited out without holding a call open.
+	MaxRetryAfter time.Duration
 	// HTTPClient supplies the transport (default http.DefaultTransport).
 	// Its Jar is not used: the client keeps its own session cookie.
 	HTTPClient *http.Client
@@ -65,7 +77,9 @@ const (
 	defaultMaxRetries  = 4
 	defaultBaseBackoff = 250 * time.Millisecond
 	defaultMaxBackoff  = 15 * time.Second
-	defaultUserAgent   = "dormant-openmrs"
+	// DefaultMaxRetryAfter is MaxRetryAfter's default (see Config).
+	DefaultMaxRetryAfter = time.Minute
+	defaultUserAgent     = "dormant-openmrs"
 )
 
 func (c *Config) fill() error {
@@ -97,7 +111,7 @@ func (c *Config) fill() error {
 	if c.Password == "" {
 		return errors.New("openmrs config: Password is required")
 	}
-	if c.Timeout < 0 || c.BaseBackoff < 0 || c.MaxBackoff < 0 {
+	if c.Timeout < 0 || c.BaseBackoff < 0 || c.MaxBackoff < 0 || c.MaxRetryAfter < 0 {
 		return errors.New("openmrs config: durations must not be negative")
 	}
 	if c.Timeout == 0 {
@@ -113,6 +127,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = defaultMaxBackoff
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if c.MaxBackoff < c.BaseBackoff {
 		return fmt.Errorf("openmrs config: MaxBackoff %s is below BaseBackoff %s", c.MaxBackoff, c.BaseBackoff)
@@ -245,7 +262,11 @@ func (c *Client) do(ctx context.Context, a *authState, cl call) ([]byte, error) 
 		if !Retryable(err) || attempt >= c.cfg.MaxRetries || ctx.Err() != nil {
 			return nil, err
 		}
-		if werr := sleep(ctx, c.backoff(attempt, err)); werr != nil {
+		wait, ok := c.backoff(attempt, err)
+		if !ok {
+			return nil, fmt.Errorf("%w (not retried: the server asked to wait longer than MaxRetryAfter %s)", err, c.cfg.MaxRetryAfter)
+		}
+		if werr := sleep(ctx, wait); werr != nil {
 			return nil, fmt.Errorf("%w (gave up waiting to retry: %v)", err, werr)
 		}
 	}
@@ -254,8 +275,9 @@ func (c *Client) do(ctx context.Context, a *authState, cl call) ([]byte, error) 
 // backoff is the wait before retry number attempt+1: exponential from
 // BaseBackoff, capped at MaxBackoff, with half of it jittered so that
 // several dormant components do not hammer a recovering server in step.
-// A Retry-After hint wins when it asks for longer.
-func (c *Client) backoff(attempt int, err error) time.Duration {
+// A Retry-After hint wins when it asks for longer; ok is false when the
+// hint is beyond MaxRetryAfter, and the call is not to be retried.
+func (c *Client) backoff(attempt int, err error) (wait time.Duration, ok bool) {
 	d := c.cfg.BaseBackoff
 	for i := 0; i < attempt && d < c.cfg.MaxBackoff; i++ {
 		d *= 2
@@ -264,11 +286,16 @@ func (c *Client) backoff(attempt int, err error) time.Duration {
 	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 	var ae *APIError
 	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		// Compared in seconds first: a hint of billions of seconds would
+		// overflow a Duration.
+		if ae.RetryAfter > int64(c.cfg.MaxRetryAfter/time.Second) {
+			return 0, false
+		}
 		if ra := time.Duration(ae.RetryAfter) * time.Second; ra > d {
 			d = ra
 		}
 	}
-	return d
+	return d, true
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

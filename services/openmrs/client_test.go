@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -48,6 +49,7 @@ func TestConfigIsValidatedAndDefaulted(t *testing.T) {
 		{"username must not hold a colon", openmrs.Config{BaseURL: "http://h/openmrs", Username: "a:x", Password: "b"}, false},
 		{"password is required", openmrs.Config{BaseURL: "http://h/openmrs", Username: "a"}, false},
 		{"max backoff not below base", openmrs.Config{BaseURL: "http://h/openmrs", Username: "a", Password: "b", BaseBackoff: time.Second, MaxBackoff: time.Millisecond}, false},
+		{"negative Retry-After ceiling", openmrs.Config{BaseURL: "http://h/openmrs", Username: "a", Password: "b", MaxRetryAfter: -time.Second}, false},
 		{"minimal config gets defaults", openmrs.Config{BaseURL: "https://h/openmrs/", Username: "a", Password: "b"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,6 +304,59 @@ func TestTooManyRequestsHonoursRetryAfter(t *testing.T) {
 	}
 	if d := time.Since(start); d < time.Second {
 		t.Fatalf("retried after %v; Retry-After asked for 1s (backoff alone is ≤5ms)", d)
+	}
+}
+
+// TestRetryAfterHasACeiling: a Retry-After within MaxRetryAfter is waited out, in either of
+// its forms; one beyond it, or one so large it would overflow a Duration, fails the call at
+// once with a retryable error naming the ceiling, after a single request.
+func TestRetryAfterHasACeiling(t *testing.T) {
+	// HTTP dates have whole seconds: "in two seconds" waits one to two, "in five" four to five.
+	inTwoSeconds := func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }
+	inFiveSeconds := func() string { return time.Now().Add(5 * time.Second).UTC().Format(http.TimeFormat) }
+	for _, tc := range []struct {
+		name       string
+		retryAfter func() string
+		ceiling    time.Duration
+		waited     bool // the call waits and succeeds on the second request
+		minWait    time.Duration
+	}{
+		{"seconds within the ceiling are waited out", func() string { return "1" }, 2 * time.Second, true, time.Second},
+		{"seconds equal to the ceiling are waited out", func() string { return "1" }, time.Second, true, time.Second},
+		{"an HTTP date within the ceiling is waited out", inTwoSeconds, 3 * time.Second, true, 500 * time.Millisecond},
+		{"seconds beyond the ceiling fail at once", func() string { return "2" }, time.Second, false, 0},
+		{"the default ceiling refuses an hour", func() string { return "3600" }, 0, false, 0},
+		{"an HTTP date beyond the ceiling fails at once", inFiveSeconds, 2 * time.Second, false, 0},
+		{"an HTTP date years ahead fails at once", func() string { return "Fri, 01 Jan 2100 00:00:00 GMT" }, 0, false, 0},
+		{"a Duration-overflowing hint fails at once", func() string { return "99999999999999999" }, 0, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, c := site(t, func(c *openmrs.Config) { c.MaxRetryAfter = tc.ceiling })
+			fake.InjectFault(openmrstest.Fault{Count: 1, Status: 503, RetryAfter: tc.retryAfter()})
+			start := time.Now()
+			_, err := c.Users(context.Background(), 0, 10)
+			took := time.Since(start)
+			requests := fake.Requests()["GET /user"]
+			if tc.waited {
+				if err != nil {
+					t.Fatalf("err = %v; the hint was within the ceiling", err)
+				}
+				if took < tc.minWait || requests != 2 {
+					t.Fatalf("took %v with %d requests; want at least %v and 2", took, requests, tc.minWait)
+				}
+				return
+			}
+			if err == nil || !openmrs.Retryable(err) || !strings.Contains(err.Error(), "MaxRetryAfter") {
+				t.Fatalf("err = %v; want a retryable error naming MaxRetryAfter", err)
+			}
+			var ae *openmrs.APIError
+			if !errors.As(err, &ae) || ae.Status != 503 || ae.RetryAfter <= 0 {
+				t.Fatalf("err = %#v; want the server's 503 with its hint kept for the caller", err)
+			}
+			if took > 500*time.Millisecond || requests != 1 {
+				t.Fatalf("took %v with %d requests; want an immediate failure after one request", took, requests)
+			}
+		})
 	}
 }
 
