@@ -24,7 +24,7 @@ func fullSamples() map[string]Data {
 			RetireReason: "left the clinic", Properties: map[string]string{"defaultLocation": "1"}},
 		TypeClockTick: &ClockTick{At: t0, Period: "PT1H"},
 		TypeUserWarned: &UserWarned{UserUUID: uuidA, Username: "nurse.jane", Rule: "inactive",
-			LastLoginAt: &prev, DeactivateOn: t0.AddDate(0, 0, 7), DaysLeft: 7, PolicyVersion: "v3"},
+			LastLoginAt: &prev, DeactivateOn: t0.AddDate(0, 0, 7), DaysLeft: 7, PolicyVersion: "v3", DryRun: true},
 		TypeDeactivationRequested: &DeactivationRequested{DecisionID: "dec-1", UserUUID: uuidA,
 			Username: "nurse.jane", Rule: "inactive", Reason: "no login for 90 days",
 			LastLoginAt: &prev, DecidedAt: t0, PolicyVersion: "v3", DryRun: true},

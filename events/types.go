@@ -109,6 +109,9 @@ type UserWarned struct {
 	DeactivateOn  time.Time  `json:"deactivate_on"`
 	DaysLeft      int        `json:"days_left"`
 	PolicyVersion string     `json:"policy_version"`
+	// DryRun marks a would-be warning of a site in dry run: emitted so admins and other
+	// systems see what the policy would do, never mailed to the user.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // DeactivationRequested is the policy's decision to retire a user; the actuator acts on it.

@@ -280,9 +280,15 @@ func (n *Notifier) warned(ctx context.Context, s *Site, ev cloudevents.Event, d 
 	if err != nil {
 		return err
 	}
+	detail := fmt.Sprintf("%s, warned %d days before", d.Rule, d.DaysLeft)
+	if d.DryRun {
+		detail = fmt.Sprintf("dry run: %s, would be warned %d days before", d.Rule, d.DaysLeft)
+	}
 	err = n.store.AddItem(ctx, Item{Site: s.ID, EventID: ev.ID(), Kind: ItemUpcoming, UserUUID: d.UserUUID, Username: p.Username,
-		Detail: fmt.Sprintf("%s, warned %d days before", d.Rule, d.DaysLeft), OccurredAt: ev.Time(), DueAt: d.DeactivateOn})
-	if err != nil || p.Email == "" || s.Mailer == nil {
+		Detail: detail, OccurredAt: ev.Time(), DueAt: d.DeactivateOn})
+	// A would-be warning reaches the admins' digest only: telling a user their account is
+	// about to be retired when the site has not switched retirement on would be false.
+	if err != nil || d.DryRun || p.Email == "" || s.Mailer == nil {
 		return err
 	}
 	data := WarningData{Site: s.ID, Username: p.Username, Name: p.Name, Rule: d.Rule, DaysLeft: d.DaysLeft, DeactivateOn: d.DeactivateOn, LastLoginAt: d.LastLoginAt}

@@ -190,6 +190,45 @@ func TestWarningEmailReachesTheUserOnce(t *testing.T) {
 	}
 }
 
+// A site in dry run emits its would-be warnings: the admins' digest lists them as such and
+// the user is mailed nothing, since nothing will be retired.
+func TestDryRunWarningReachesTheDigestNotTheUser(t *testing.T) {
+	w := newWorld(t)
+	dry := w.user("locum", "Amina", "Juma", "amina@clinic-a.example.org")
+	real := w.user("nurse2", "Ruth", "Mwangi", "ruth@clinic-a.example.org")
+	w.start("notifier")
+	on := time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)
+	w.publish("warn-dry", time.Now().UTC(), &events.UserWarned{UserUUID: dry, Username: "locum", Rule: "inactive_after", DeactivateOn: on, DaysLeft: 14, PolicyVersion: "v1", DryRun: true})
+	w.publish("warn-real", time.Now().UTC(), &events.UserWarned{UserUUID: real, Username: "nurse2", Rule: "inactive_after", DeactivateOn: on, DaysLeft: 14, PolicyVersion: "v1"})
+
+	if got := w.mail.wait(t, 1); !slices.Equal(got[0].To, []string{"ruth@clinic-a.example.org"}) {
+		t.Fatalf("mail to %v, want the real warning's user", got[0].To)
+	}
+	var items []Item
+	for deadline := time.Now().Add(10 * time.Second); len(items) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		if items, err = w.store.Pending(w.ctx, site); err != nil {
+			t.Fatal(err)
+		}
+	}
+	details := map[string]string{}
+	for _, it := range items {
+		details[it.Username] = it.Detail
+	}
+	if want := "dry run: inactive_after, would be warned 14 days before"; details["locum"] != want {
+		t.Errorf("digest item of the dry-run warning = %q, want %q", details["locum"], want)
+	}
+	if want := "inactive_after, warned 14 days before"; details["nurse2"] != want {
+		t.Errorf("digest item of the real warning = %q, want %q", details["nurse2"], want)
+	}
+	if sent, err := w.store.Sent(w.ctx, "warn-dry:email"); err != nil || sent {
+		t.Errorf("the dry-run warning in the sent log as mailed: %v, %v", sent, err)
+	}
+	if n := len(w.mail.messages()); n != 1 {
+		t.Fatalf("%d messages, want only the real warning's", n)
+	}
+}
+
 func TestDeactivationAndHeldBatchReachUserAndAdmins(t *testing.T) {
 	w := newWorld(t)
 	id := w.user("clerk", "Tom", "Otieno", "tom@clinic-a.example.org")

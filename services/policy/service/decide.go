@@ -311,13 +311,11 @@ func (e *engine) planSite(ctx context.Context, s siteconfig.Site, at time.Time) 
 		var msg *outMsg
 		switch out.Kind {
 		case policy.KindWarn:
-			if out.WouldBe {
-				// The warned event has no would-be marker, and the notifier would mail it:
-				// a dry-run warning is shown in the history only.
-				break
-			}
+			// A dry-run warning is emitted too, marked would-be (DESIGN.md: decisions are
+			// "emitted as would-be"); the notifier lists it for admins and mails no user.
 			ev, err := events.New(source, s.ID, &events.UserWarned{UserUUID: u.UUID, Username: u.Username, Rule: out.Rule,
-				LastLoginAt: u.LastLoginAt, DeactivateOn: out.DeactivateOn, DaysLeft: out.DaysLeft, PolicyVersion: sp.version}, out.ID, at)
+				LastLoginAt: u.LastLoginAt, DeactivateOn: out.DeactivateOn, DaysLeft: out.DaysLeft, PolicyVersion: sp.version,
+				DryRun: out.WouldBe}, out.ID, at)
 			if err != nil {
 				e.log.Error("user skipped: its warning is not a valid event", zap.String("site", s.ID), zap.String("user", u.UUID), zap.Error(err))
 				continue

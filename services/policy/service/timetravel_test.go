@@ -202,7 +202,11 @@ func timeTravel(t *testing.T, h *harness) {
 		day := int(ev.Time().Sub(t0) / day)
 		switch d := d.(type) {
 		case *events.UserWarned:
-			got[d.UserUUID] = append(got[d.UserUUID], fmt.Sprintf("warn@%d/%d", day, d.DaysLeft))
+			s := fmt.Sprintf("warn@%d/%d", day, d.DaysLeft)
+			if d.DryRun {
+				s += "(would-be)"
+			}
+			got[d.UserUUID] = append(got[d.UserUUID], s)
 			if versions[events.Site(ev)] == nil {
 				versions[events.Site(ev)] = map[string]bool{}
 			}
@@ -220,12 +224,12 @@ func timeTravel(t *testing.T, h *harness) {
 	warned := []string{"warn@76/14", "warn@83/7", "warn@89/1"}
 	retired := append(slices.Clone(warned), "request@90")
 	want := map[string][]string{
-		mDue:      retired,                                                // 89 days: warned, not retired; 90: retired once
-		mCancel:   {"warn@76/14", "warn@83/7"},                            // a login on day 89 cancels
-		mDemo:     {"warn@11/1", "request@12"},                            // demo: 2 days after creation, warned 1 day before
-		mExpiring: {"warn@80/14", "warn@87/7", "warn@93/1", "request@94"}, // found past due when the exemption ends: 14 days' notice
-		dDue:      {"request@90(would-be)"},                               // dry run: no real request, no warning mailed
-		g1:        retired, g2: retired, g3: retired,                      // held on day 90, released by the approval
+		mDue:      retired,                                                                                        // 89 days: warned, not retired; 90: retired once
+		mCancel:   {"warn@76/14", "warn@83/7"},                                                                    // a login on day 89 cancels
+		mDemo:     {"warn@11/1", "request@12"},                                                                    // demo: 2 days after creation, warned 1 day before
+		mExpiring: {"warn@80/14", "warn@87/7", "warn@93/1", "request@94"},                                         // found past due when the exemption ends: 14 days' notice
+		dDue:      {"warn@76/14(would-be)", "warn@83/7(would-be)", "warn@89/1(would-be)", "request@90(would-be)"}, // dry run: all would-be
+		g1:        retired, g2: retired, g3: retired,                                                              // held on day 90, released by the approval
 		g4: warned, // held, then logged in: not released
 		g5: {"warn@77/14", "warn@84/7", "warn@90/1", "request@91"},
 		g6: {"warn@81/14", "warn@88/7", "warn@94/1"}, g7: {"warn@81/14", "warn@88/7", "warn@94/1"}, g8: {"warn@81/14", "warn@88/7", "warn@94/1"},
@@ -247,8 +251,8 @@ func timeTravel(t *testing.T, h *harness) {
 			t.Errorf("policy versions on %s's warnings = %v, want the one version of its unchanged policy", site, vs)
 		}
 	}
-	if len(versions) != 4 {
-		t.Errorf("warnings came from %d sites, want 4 (dry run mails none)", len(versions))
+	if len(versions) != 5 {
+		t.Errorf("warnings came from %d sites, want 5 (the dry-run site's marked would-be)", len(versions))
 	}
 
 	if len(helds) != 3 {
