@@ -30,5 +30,7 @@ type Store interface {
 	SetRetired(ctx context.Context, site, userUUID string, retired bool) (bool, error)
 	// DecisionStore keeps what the decision engine needs between ticks (decisions.go).
 	DecisionStore
+	// CensusStore counts the site's users for the admin overview (census.go).
+	CensusStore
 	Close() error
 }
