@@ -100,7 +100,7 @@ func newHarness(t *testing.T) (*harness, *openmrstest.Server) {
 		t.Fatal(err)
 	}
 	auth := admin.OpenMRSAuth{Sites: map[string]admin.CredentialChecker{"clinic-a": c}}
-	backend := &memBackend{o: admin.Overview{ActiveUsers: 42, Ages: []int{1, 20, 100}, Thresholds: []admin.Threshold{{Label: "retire", Days: 90}}}}
+	backend := &memBackend{o: admin.Overview{ActiveUsers: 42, AgeBuckets: []int{1, 1, 0, 0, 0, 0, 1}, AgeBucketDays: admin.AgeBucketDays, Thresholds: []admin.Threshold{{Label: "retire", Days: 90}}}}
 	s, err := admin.New(admin.Config{SessionKey: []byte("0123456789abcdef0123456789abcdef"), Sites: []string{"clinic-a"}},
 		auth, backend, zap.NewNop())
 	if err != nil {
@@ -283,7 +283,7 @@ func TestOverviewShowsTheChartWithThresholds(t *testing.T) {
 	h, _ := newHarness(t)
 	h.signIn("manager", "Manager123")
 	_, body, hdr := h.get("/sites/clinic-a/")
-	for _, want := range []string{`<svg class="chart"`, `class="threshold"`, ">retire<", "90–104 days: 1 users"} {
+	for _, want := range []string{`<svg class="chart"`, `class="threshold"`, ">retire<", "0–14 days: 1 users", "15–29 days: 1 users", "30–44 days: 0 users", "90–104 days: 1 users", "180 days or more: 0 users"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
 		}

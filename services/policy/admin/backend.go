@@ -61,9 +61,15 @@ type Overview struct {
 	Warned           int
 	RetiredThisMonth int
 	HeldBatches      int
-	// Ages counts active users by whole days since their last activity (last login, or
-	// creation/baseline for users never seen logging in).
-	Ages []int
+	// NeverLoggedIn counts active users with no login recorded; Exempt those with an
+	// exemption in force; Requested those whose deactivation waits for the actuator.
+	NeverLoggedIn, Exempt, Requested int
+	// AgeBuckets counts active users by whole days since their last activity (last login,
+	// or creation/baseline for users never seen logging in): AgeBuckets[i] holds the ages in
+	// [i*AgeBucketDays, (i+1)*AgeBucketDays), the last bucket every older one. The store
+	// counts them; the page never sees the users one by one.
+	AgeBuckets    []int
+	AgeBucketDays int
 	// Thresholds are the policy's lines on the age chart: the deactivation age and the
 	// warning steps, in days.
 	Thresholds []Threshold
@@ -76,6 +82,13 @@ type Overview struct {
 	PolicyVersion  string
 	InactiveAfterD int
 }
+
+// The age chart's buckets: 15 days wide up to 180 days, and one for older. The backend
+// asks its store for these counts.
+const (
+	AgeBucketDays  = 15
+	AgeBucketCount = 180/AgeBucketDays + 1
+)
 
 // Threshold is a labelled line on the age chart.
 type Threshold struct {

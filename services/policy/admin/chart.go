@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// The age chart: users in 15-day buckets up to 180 days and one bucket for older, with the
-// policy's thresholds drawn as vertical lines. Plain inline SVG: no script, works offline.
+// The age chart: users in AgeBucketCount buckets of AgeBucketDays, with the policy's
+// thresholds drawn as vertical lines. Plain inline SVG: no script, works offline.
 const (
-	bucketDays = 15
-	buckets    = 180/bucketDays + 1
+	bucketDays = AgeBucketDays
+	buckets    = AgeBucketCount
 	chartW     = 640
 	chartH     = 220
 	padL       = 40
@@ -24,25 +24,19 @@ type overviewData struct {
 	Chart template.HTML
 }
 
-// ageBuckets folds per-user ages (days) into the chart's buckets.
-func ageBuckets(ages []int) [buckets]int {
+// chartBuckets lays the backend's counts on the chart's buckets; counts beyond the last
+// bucket (a backend with narrower or more buckets) join it rather than vanish.
+func chartBuckets(counts []int) [buckets]int {
 	var b [buckets]int
-	for _, a := range ages {
-		i := a / bucketDays
-		if a < 0 {
-			i = 0
-		}
-		if i >= buckets {
-			i = buckets - 1
-		}
-		b[i]++
+	for i, n := range counts {
+		b[min(i, buckets-1)] += n
 	}
 	return b
 }
 
 // histogramSVG draws the chart. Every number comes from the data; labels are escaped.
 func histogramSVG(o Overview) template.HTML {
-	counts := ageBuckets(o.Ages)
+	counts := chartBuckets(o.AgeBuckets)
 	peak := 1
 	for _, c := range counts {
 		peak = max(peak, c)

@@ -117,25 +117,15 @@ func (b adminBackend) Overview(ctx context.Context, site string, now time.Time) 
 	if baseline.IsZero() {
 		baseline = now
 	}
-	err = b.p.store.EachUser(ctx, site, func(c policy.Candidate) error {
-		if c.User.Retired {
-			return nil
-		}
-		o.ActiveUsers++
-		o.Ages = append(o.Ages, int(now.Sub(policy.LastActivity(c.User, baseline))/policy.Day))
-		if !c.State.IsZero() && !c.State.DryRun && !c.State.Requested {
-			if c.State.Warned != 0 {
-				o.Warned++
-			}
-			if !c.State.DeactivateOn.IsZero() && c.State.DeactivateOn.Before(now.Add(30*policy.Day)) {
-				o.DueIn30Days++
-			}
-		}
-		return nil
-	})
+	// Counted in the store: a national site has a million users, too many to read here.
+	c, err := b.p.store.Census(ctx, site, policy.CensusQuery{Now: now, Baseline: baseline,
+		BucketDays: admin.AgeBucketDays, Buckets: admin.AgeBucketCount, DueBefore: now.Add(30 * policy.Day)})
 	if err != nil {
 		return o, err
 	}
+	o.ActiveUsers, o.Warned, o.DueIn30Days = c.Active, c.Warned, c.Due
+	o.NeverLoggedIn, o.Exempt, o.Requested = c.NeverLoggedIn, c.Exempt, c.Requested
+	o.AgeBuckets, o.AgeBucketDays = c.Ages, admin.AgeBucketDays
 	held, err := b.p.store.HeldBatches(ctx, site, policy.HeldPending)
 	if err != nil {
 		return o, err
