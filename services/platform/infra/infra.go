@@ -72,12 +72,53 @@ type BusOptions struct {
 	StreamReplicas int `env:"DORMANT_STREAM_REPLICAS" envDefault:"1"`
 	// StreamMaxAge bounds how long the streams keep messages (0: keep).
 	StreamMaxAge time.Duration `env:"DORMANT_STREAM_MAX_AGE" envDefault:"0s"`
+	// The per-stream ages override StreamMaxAge for one stream each; unset (nil) keeps
+	// StreamMaxAge. At national scale the auth and records streams carry nearly all the bytes
+	// and want days, while the small ones can be kept for years (docs/scale.md).
+	AuthMaxAge      *time.Duration `env:"DORMANT_STREAM_MAX_AGE_AUTH"`
+	RecordsMaxAge   *time.Duration `env:"DORMANT_STREAM_MAX_AGE_RECORDS"`
+	ClockMaxAge     *time.Duration `env:"DORMANT_STREAM_MAX_AGE_CLOCK"`
+	DecisionsMaxAge *time.Duration `env:"DORMANT_STREAM_MAX_AGE_DECISIONS"`
+	ActionsMaxAge   *time.Duration `env:"DORMANT_STREAM_MAX_AGE_ACTIONS"`
+	SecurityMaxAge  *time.Duration `env:"DORMANT_STREAM_MAX_AGE_SECURITY"`
+	DLQMaxAge       *time.Duration `env:"DORMANT_STREAM_MAX_AGE_DLQ"`
 	// DuplicateWindow is how long JetStream remembers event ids to drop republished events.
 	DuplicateWindow time.Duration `env:"DORMANT_DUPLICATE_WINDOW" envDefault:"10m"`
 }
 
 // Namespace is the contract's subjects and streams under the configured root.
 func (b BusOptions) Namespace() events.Namespace { return events.Namespace{Root: b.SubjectRoot} }
+
+// streamAge is one per-stream retention setting: the stream, its variable and its value.
+type streamAge struct {
+	stream, env string
+	age         *time.Duration
+}
+
+func (b BusOptions) streamAges() []streamAge {
+	ns := b.Namespace()
+	return []streamAge{
+		{ns.StreamAuth(), "DORMANT_STREAM_MAX_AGE_AUTH", b.AuthMaxAge},
+		{ns.StreamRecords(), "DORMANT_STREAM_MAX_AGE_RECORDS", b.RecordsMaxAge},
+		{ns.StreamClock(), "DORMANT_STREAM_MAX_AGE_CLOCK", b.ClockMaxAge},
+		{ns.StreamDecisions(), "DORMANT_STREAM_MAX_AGE_DECISIONS", b.DecisionsMaxAge},
+		{ns.StreamActions(), "DORMANT_STREAM_MAX_AGE_ACTIONS", b.ActionsMaxAge},
+		{ns.StreamSecurity(), "DORMANT_STREAM_MAX_AGE_SECURITY", b.SecurityMaxAge},
+		{ns.StreamDLQ(), "DORMANT_STREAM_MAX_AGE_DLQ", b.DLQMaxAge},
+	}
+}
+
+// MaxAges is the retention of every stream, by stream name: its own setting, or StreamMaxAge.
+func (b BusOptions) MaxAges() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, s := range b.streamAges() {
+		out[s.stream] = b.StreamMaxAge
+		if s.age != nil {
+			out[s.stream] = *s.age
+		}
+	}
+	return out
+}
 
 // Validate reports every bad value, naming its variable.
 func (b BusOptions) Validate() error {
@@ -91,13 +132,19 @@ func (b BusOptions) Validate() error {
 	if b.StreamMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("DORMANT_STREAM_MAX_AGE %s: must not be negative", b.StreamMaxAge))
 	}
+	for _, s := range b.streamAges() {
+		if s.age != nil && *s.age < 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative", s.env, *s.age))
+		}
+	}
 	if b.DuplicateWindow <= 0 {
 		errs = append(errs, fmt.Errorf("DORMANT_DUPLICATE_WINDOW %s: must be positive", b.DuplicateWindow))
 	}
 	return errors.Join(errs...)
 }
 
-// Provision creates or updates every stream of the contract.
+// Provision creates or updates every stream of the contract, so a changed retention is
+// applied to existing streams at the next start of any service.
 func Provision(ctx context.Context, js jetstream.JetStream, b BusOptions) error {
 	specs := b.Namespace().Streams()
 	streams := make([]natsbus.Stream, len(specs))
@@ -105,9 +152,10 @@ func Provision(ctx context.Context, js jetstream.JetStream, b BusOptions) error 
 		streams[i] = natsbus.Stream(s)
 	}
 	return natsbus.Provision(ctx, js, streams, natsbus.StreamOptions{
-		Replicas:   b.StreamReplicas,
-		Duplicates: b.DuplicateWindow,
-		MaxAge:     b.StreamMaxAge,
+		Replicas:     b.StreamReplicas,
+		Duplicates:   b.DuplicateWindow,
+		MaxAge:       b.StreamMaxAge,
+		StreamMaxAge: b.MaxAges(),
 	})
 }
 

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/dormant-dev/dormant/services/platform/infra"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
+	"github.com/dormant-dev/dormant/services/platform/testenv"
 )
 
 func sitesFile(t *testing.T) string {
@@ -63,6 +66,12 @@ func TestConfigValidate(t *testing.T) {
 			Bus: infra.BusOptions{SubjectRoot: "dormant", StreamReplicas: 7, DuplicateWindow: time.Minute}}, "DORMANT_STREAM_REPLICAS"},
 		{"a zero duplicate window is refused", infra.Config{AllowEmbedded: true, ConfigFile: "x",
 			Bus: infra.BusOptions{SubjectRoot: "dormant", StreamReplicas: 1}}, "DORMANT_DUPLICATE_WINDOW"},
+		{"a negative global retention is refused", infra.Config{AllowEmbedded: true, ConfigFile: "x",
+			Bus: infra.BusOptions{SubjectRoot: "dormant", StreamReplicas: 1, DuplicateWindow: time.Minute, StreamMaxAge: -time.Hour}}, "DORMANT_STREAM_MAX_AGE -1h0m0s"},
+		{"a negative auth retention is refused", infra.Config{AllowEmbedded: true, ConfigFile: "x",
+			Bus: infra.BusOptions{SubjectRoot: "dormant", StreamReplicas: 1, DuplicateWindow: time.Minute, AuthMaxAge: ptr(-time.Hour)}}, "DORMANT_STREAM_MAX_AGE_AUTH"},
+		{"a negative DLQ retention is refused", infra.Config{AllowEmbedded: true, ConfigFile: "x",
+			Bus: infra.BusOptions{SubjectRoot: "dormant", StreamReplicas: 1, DuplicateWindow: time.Minute, DLQMaxAge: ptr(-time.Second)}}, "DORMANT_STREAM_MAX_AGE_DLQ"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,5 +91,96 @@ func TestOpenFailsClearlyOnABadSitesFile(t *testing.T) {
 	_, err := infra.Open(context.Background(), infra.Config{AllowEmbedded: true, DataDir: t.TempDir(), ConfigFile: p, LogLevel: "error", Bus: bus()})
 	if err == nil || !strings.Contains(err.Error(), `sites[0].id "Bad"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestPerStreamRetentionIsAppliedToExistingStreams: provisioning is how a changed retention
+// reaches streams that already exist, so each start of a service must update them, again and
+// again without error, and an override removed must give the stream the global age back.
+func TestPerStreamRetentionIsAppliedToExistingStreams(t *testing.T) {
+	nc, root := testenv.NATS(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const global, week = 720 * time.Hour, 168 * time.Hour
+	b := infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute, StreamMaxAge: global}
+	ns := b.Namespace()
+	ages := func() map[string]time.Duration {
+		t.Helper()
+		out := map[string]time.Duration{}
+		for _, s := range ns.Streams() {
+			st, err := js.Stream(ctx, s.Name)
+			if err != nil {
+				t.Fatalf("stream %s: %v", s.Name, err)
+			}
+			out[s.Name] = st.CachedInfo().Config.MaxAge
+		}
+		return out
+	}
+	expect := func(step string, want map[string]time.Duration) {
+		t.Helper()
+		got := ages()
+		for _, s := range ns.Streams() {
+			w, ok := want[s.Name]
+			if !ok {
+				w = global
+			}
+			if got[s.Name] != w {
+				t.Errorf("%s: stream %s keeps %s, want %s", step, s.Name, got[s.Name], w)
+			}
+		}
+	}
+
+	if err := infra.Provision(ctx, js, b); err != nil {
+		t.Fatal(err)
+	}
+	expect("created", nil)
+
+	// The national-scale shape: busy streams a week, decisions and actions kept for ever.
+	b.AuthMaxAge, b.RecordsMaxAge, b.DecisionsMaxAge, b.ActionsMaxAge = ptr(week), ptr(week), ptr(time.Duration(0)), ptr(time.Duration(0))
+	for i := 1; i <= 2; i++ {
+		if err := infra.Provision(ctx, js, b); err != nil {
+			t.Fatalf("provision #%d with per-stream ages: %v", i, err)
+		}
+		expect("per-stream ages", map[string]time.Duration{ns.StreamAuth(): week, ns.StreamRecords(): week, ns.StreamDecisions(): 0, ns.StreamActions(): 0})
+	}
+	// The duplicate window is clamped to a retention shorter than itself, per stream.
+	b.DLQMaxAge = ptr(30 * time.Second)
+	if err := infra.Provision(ctx, js, b); err != nil {
+		t.Fatalf("a stream age below the duplicate window: %v", err)
+	}
+	st, err := js.Stream(ctx, ns.StreamDLQ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; c.MaxAge != 30*time.Second || c.Duplicates != 30*time.Second {
+		t.Errorf("DLQ max age %s, duplicates %s, want 30s both", c.MaxAge, c.Duplicates)
+	}
+
+	b.AuthMaxAge, b.RecordsMaxAge, b.DecisionsMaxAge, b.ActionsMaxAge, b.DLQMaxAge = nil, nil, nil, nil, nil
+	if err := infra.Provision(ctx, js, b); err != nil {
+		t.Fatal(err)
+	}
+	expect("overrides removed", nil)
+}
+
+// TestEveryStreamHasARetentionSetting: a stream added to the contract without its own
+// variable would silently ignore per-stream settings.
+func TestEveryStreamHasARetentionSetting(t *testing.T) {
+	b := bus()
+	b.StreamMaxAge = time.Hour
+	ages := b.MaxAges()
+	for _, s := range b.Namespace().Streams() {
+		if ages[s.Name] != time.Hour {
+			t.Errorf("stream %s: retention %s, want the global %s", s.Name, ages[s.Name], time.Hour)
+		}
+	}
+	if len(ages) != len(b.Namespace().Streams()) {
+		t.Errorf("retention for %d streams, the contract has %d", len(ages), len(b.Namespace().Streams()))
 	}
 }

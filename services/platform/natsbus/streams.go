@@ -27,6 +27,9 @@ type StreamOptions struct {
 	// MaxAge bounds how long messages are kept; zero keeps them. The services' own stores
 	// hold the state, so the streams need only cover replays an operator may want.
 	MaxAge time.Duration
+	// StreamMaxAge overrides MaxAge for the streams it names (zero: keep), so the busy
+	// streams can be kept for days while the small ones are kept for years.
+	StreamMaxAge map[string]time.Duration
 }
 
 // DefaultDuplicates covers a consumer's ack wait plus a restart with room to spare.
@@ -45,10 +48,14 @@ func Provision(ctx context.Context, js jetstream.JetStream, streams []Stream, op
 		if s.Name == "" || len(s.Subjects) == 0 {
 			return errors.New("provision stream: name and subjects are required")
 		}
+		maxAge := opts.MaxAge
+		if a, ok := opts.StreamMaxAge[s.Name]; ok {
+			maxAge = a
+		}
 		dup := opts.Duplicates
-		if opts.MaxAge > 0 && dup > opts.MaxAge {
+		if maxAge > 0 && dup > maxAge {
 			// JetStream refuses a duplicate window longer than the retention.
-			dup = opts.MaxAge
+			dup = maxAge
 		}
 		cfg := jetstream.StreamConfig{
 			Name:       s.Name,
@@ -56,7 +63,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, streams []Stream, op
 			Storage:    jetstream.FileStorage,
 			Retention:  jetstream.LimitsPolicy,
 			Discard:    jetstream.DiscardOld,
-			MaxAge:     opts.MaxAge,
+			MaxAge:     maxAge,
 			Duplicates: dup,
 			Replicas:   opts.Replicas,
 		}
