@@ -6,7 +6,9 @@
 // It does not trust its input. Whatever a request says, it refuses to retire the account it
 // acts as, OpenMRS's admin and daemon, the site's never_touch accounts, users holding an exempt
 // role and users with an exemption, and reports the attempt as dormant.security.alert
-// (kind refused_deactivation). A user who logged in after the decision is not retired: the
+// (kind refused_deactivation). never_touch and the exempt roles are the site's effective
+// policy, global properties included (Deps.Policies); when it cannot be read, nothing is
+// retired until it can (policies.go). A user who logged in after the decision is not retired: the
 // decision is recorded as superseded.
 //
 // Retries compose in two layers. The OpenMRS client repeats each REST call on 5xx, 429 and
@@ -82,6 +84,9 @@ type Deps struct {
 	Projection Projection
 	// Exemptions may be nil (see Exemptions).
 	Exemptions Exemptions
+	// Policies gives each site's effective policy for the guard. Nil (tools, tests): the
+	// guard is Site.Guard alone.
+	Policies Policies
 	// Sites are the sites with an OpenMRS connection. A request for another configured site
 	// fails (retryable: false); a request for an unknown site is dead-lettered.
 	Sites []Site
@@ -101,6 +106,7 @@ type Actuator struct {
 	store    *Store
 	proj     Projection
 	exempt   Exemptions
+	policies *policyCache // nil: Site.Guard alone
 	sites    map[string]*siteState
 	known    map[string]bool
 	opts     Options
@@ -131,6 +137,9 @@ func New(ctx context.Context, d Deps, opts Options) (*Actuator, error) {
 	}
 	if d.Now != nil {
 		a.now = func() time.Time { return d.Now().UTC() }
+	}
+	if d.Policies != nil {
+		a.policies = &policyCache{src: d.Policies, maxAge: PolicyMaxAge, sites: map[string]cachedPolicy{}}
 	}
 	for _, id := range d.Known {
 		a.known[id] = true
@@ -307,7 +316,11 @@ func (a *Actuator) carryOut(ctx context.Context, site string, d *events.Deactiva
 		target.Names = append(target.Names, pu.Username, pu.SystemID)
 		target.Roles = pu.Roles
 	}
-	if r, done := a.refuse(wctx, s, d, target); done {
+	guard, err := a.guardFor(wctx, s)
+	if err != nil {
+		return a.guardUnavailable(wctx, site, d, attempt, err)
+	}
+	if r, done := a.refuse(wctx, s, guard, d, target); done {
 		return r
 	}
 
@@ -324,7 +337,7 @@ func (a *Actuator) carryOut(ctx context.Context, site string, d *events.Deactiva
 	for _, r := range ou.Roles {
 		target.Roles = append(target.Roles, r.Name)
 	}
-	if r, done := a.refuse(wctx, s, d, target); done {
+	if r, done := a.refuse(wctx, s, guard, d, target); done {
 		return r
 	}
 	detail := "retired"
@@ -374,8 +387,8 @@ func supersededBy(u policy.User, d *events.DeactivationRequested) string {
 
 // refuse checks the guard and the exemptions; done is true when the request was refused (or
 // the check could not be made and the request is to be retried).
-func (a *Actuator) refuse(ctx context.Context, s *siteState, d *events.DeactivationRequested, t Target) (result, bool) {
-	why := s.Guard.Refusal(t)
+func (a *Actuator) refuse(ctx context.Context, s *siteState, g Guard, d *events.DeactivationRequested, t Target) (result, bool) {
+	why := g.Refusal(t)
 	if why == "" && a.exempt != nil {
 		reason, ok, err := a.exempt.Exempt(ctx, s.ID, d.UserUUID, a.now())
 		if err != nil {
@@ -398,6 +411,19 @@ func (a *Actuator) refuse(ctx context.Context, s *siteState, d *events.Deactivat
 	a.log.Warn("refused to retire a protected account", zap.String("site", s.ID), zap.String("decision", d.DecisionID),
 		zap.String("user", d.UserUUID), zap.String("why", why))
 	return a.finish(ctx, s.ID, d, OutcomeRefused, why), true
+}
+
+// guardUnavailable holds a request whose guard could not be had: it is retried with the usual
+// backoff and, after the last attempt, fails (retryable) without anything retired. Failing
+// safe is the point: the file's lists alone may be looser than the policy the decision was
+// taken under.
+func (a *Actuator) guardUnavailable(ctx context.Context, site string, d *events.DeactivationRequested, attempt int, err error) result {
+	a.log.Warn("retirement held: the guard cannot be checked", zap.String("site", site), zap.String("decision", d.DecisionID),
+		zap.String("user", d.UserUUID), zap.Int("attempt", attempt), zap.Error(err))
+	if attempt < a.opts.MaxAttempts {
+		return a.retry(attempt, err)
+	}
+	return a.fail(ctx, site, d, attempt, err, true)
 }
 
 // openmrsFailed retries what may pass (5xx, 429, network) until the last attempt and fails
@@ -477,6 +503,8 @@ type metrics struct {
 	outcomes *prometheus.CounterVec
 	retries  prometheus.Counter
 	latency  prometheus.Histogram
+	// guardUnavailable counts requests held because the site's effective policy could not be read.
+	guardUnavailable *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -494,9 +522,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time OpenMRS took to retire a user (read and retire calls, retries included).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
+		guardUnavailable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dormant_actuator_guard_unavailable_total",
+			Help: "Deactivation requests held (not retired, retried later) because the site's effective policy, global properties included, could not be read for the guard.",
+		}, []string{"site"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.outcomes, m.retries, m.latency)
+		reg.MustRegister(m.outcomes, m.retries, m.latency, m.guardUnavailable)
 	}
 	return m
 }

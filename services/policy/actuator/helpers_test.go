@@ -26,18 +26,20 @@ const site = "clinic-a"
 // world is one site's fake OpenMRS, a real NATS subject root, a SQLite database with the
 // policy projection and the actuator's store, and an actuator running on them.
 type world struct {
-	t       testing.TB
-	ctx     context.Context
-	fake    *openmrstest.Server
-	client  *openmrs.Client
-	js      jetstream.JetStream
-	ns      events.Namespace
-	db      *sqldb.DB
-	proj    *sqlite.Store
-	store   *Store
-	opts    Options
-	running []context.CancelFunc
-	wg      sync.WaitGroup
+	t      testing.TB
+	ctx    context.Context
+	fake   *openmrstest.Server
+	client *openmrs.Client
+	js     jetstream.JetStream
+	ns     events.Namespace
+	db     *sqldb.DB
+	proj   *sqlite.Store
+	store  *Store
+	opts   Options
+	// policies, when set, gives the actuator the sites' effective policies (Deps.Policies).
+	policies Policies
+	running  []context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 func testOptions() Options {
@@ -89,7 +91,8 @@ func (w *world) start(crashAt func(string)) *Actuator {
 	w.t.Helper()
 	a, err := New(w.ctx, Deps{
 		Log: zap.NewNop(), JS: w.js, NS: w.ns, Store: w.store, Projection: w.proj,
-		Sites: []Site{{ID: site, Client: w.client, Guard: GuardFor("dormant", policy.DefaultPolicy())}},
+		Sites:    []Site{{ID: site, Client: w.client, Guard: GuardFor("dormant", policy.DefaultPolicy())}},
+		Policies: w.policies,
 	}, w.opts)
 	if err != nil {
 		w.t.Fatal(err)

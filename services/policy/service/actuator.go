@@ -26,9 +26,8 @@ func (p *Policy) addActuator(ctx context.Context, d Deps) error {
 		if c == nil {
 			continue
 		}
-		// The guard uses the file's policy (defaults included). Exempt roles or never_touch
-		// names set only as dormant.* global properties reach the actuator through the
-		// decisions, which the engine takes with them, but not through this second check.
+		// The file's policy is checked here so a bad block fails the start; at actuation the
+		// guard uses the effective policy (Policies below), global properties included.
 		l, err := policy.Load(&s.Policy, nil)
 		if err != nil {
 			return fmt.Errorf("actuator: policy of site %s: %w", s.ID, err)
@@ -38,7 +37,8 @@ func (p *Policy) addActuator(ctx context.Context, d Deps) error {
 	}
 	a, err := actuator.New(ctx, actuator.Deps{
 		Log: p.log, JS: d.JS, NS: d.NS, Store: store, Projection: p.store, Exemptions: exemptions{p.store},
-		Sites: sites, Known: known, Registry: d.Registry, Now: p.now,
+		Policies: guardPolicies{p.engine},
+		Sites:    sites, Known: known, Registry: d.Registry, Now: p.now,
 	}, p.opts.Actuator)
 	if err != nil {
 		return err
@@ -67,6 +67,24 @@ func (p *Policy) now() time.Time {
 		return p.clock().UTC()
 	}
 	return time.Now().UTC()
+}
+
+// guardPolicies gives the actuator's guard the policy the decisions are taken under: the
+// engine's loadPolicy (file, defaults, core's users.numberOfDaysToRetire, dormant.* global
+// properties, the acting user added to never_touch), read afresh. Unlike the engine it keeps
+// no last good policy: an unreadable policy holds the retirement (actuator/policies.go).
+type guardPolicies struct{ engine *engine }
+
+func (g guardPolicies) Policy(ctx context.Context, site string) (policy.Policy, error) {
+	s, ok := g.engine.site(site)
+	if !ok {
+		return policy.Policy{}, fmt.Errorf("site %q is not configured", site)
+	}
+	l, err := g.engine.loadPolicy(ctx, s)
+	if err != nil {
+		return policy.Policy{}, err
+	}
+	return l.Policy, nil
 }
 
 // exemptions lets the actuator check the decision engine's exemptions before retiring.
