@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,6 +58,56 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 		}
 		return s.backend.WhatIf(r.Context(), site, at, overrides)
 	})))
+	mux.HandleFunc("GET /api/v1/sites/{site}/audit", s.apiAdmin(false, s.apiGet(func(r *http.Request, site string) (any, error) {
+		from, to, err := auditPeriod(r)
+		if err != nil {
+			return nil, err
+		}
+		return s.backend.Audit(r.Context(), site, from, to)
+	})))
+	mux.HandleFunc("GET /api/v1/sites/{site}/requests", s.apiAdmin(false, s.apiGet(func(r *http.Request, site string) (any, error) {
+		status := r.URL.Query().Get("status")
+		if status != "" && !slices.Contains(requestStatuses, status) {
+			return nil, fmt.Errorf("%w: status %q: want one of %s", ErrInvalid, truncate(status, 40), strings.Join(requestStatuses, ", "))
+		}
+		all, err := s.backend.ReactivationRequests(r.Context(), site)
+		if err != nil {
+			return nil, err
+		}
+		out := []ReactivationRequest{}
+		for _, q := range all {
+			if status == "" || q.Status == status {
+				out = append(out, q)
+			}
+		}
+		return out, nil
+	})))
+	mux.HandleFunc("POST /api/v1/sites/{site}/requests/{id}/approve", s.apiAdmin(true, s.apiChange(func(r *http.Request, site, by string, b apiBody) error {
+		if b != (apiBody{}) {
+			return errors.Join(ErrInvalid, errors.New("an approval takes no body: the request's note is the reason"))
+		}
+		id, err := requestID(r)
+		if err != nil {
+			return err
+		}
+		return s.backend.ApproveRequest(r.Context(), site, id, by)
+	})))
+	mux.HandleFunc("POST /api/v1/sites/{site}/requests/{id}/reject", s.apiAdmin(true, s.apiChange(func(r *http.Request, site, by string, b apiBody) error {
+		if strings.TrimSpace(b.Reason) == "" {
+			return errors.Join(ErrInvalid, errors.New("reason is required"))
+		}
+		if b.User != "" || b.Until != nil {
+			return errors.Join(ErrInvalid, errors.New("a rejection takes only a reason"))
+		}
+		if err := checkText("reason", b.Reason, maxReason); err != nil {
+			return err
+		}
+		id, err := requestID(r)
+		if err != nil {
+			return err
+		}
+		return s.backend.RejectRequest(r.Context(), site, id, by, strings.TrimSpace(b.Reason))
+	})))
 	mux.HandleFunc("POST /api/v1/sites/{site}/held/{batch}/approve", s.apiAdmin(true, s.apiChange(func(r *http.Request, site, by string, _ apiBody) error {
 		return s.backend.ApproveHeld(r.Context(), site, r.PathValue("batch"), by)
 	})))
@@ -85,6 +138,29 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 		}
 		return s.backend.Reactivate(r.Context(), site, r.PathValue("user"), by, b.Reason)
 	})))
+}
+
+// requestStatuses are the statuses a reactivation request can have.
+var requestStatuses = []string{"pending", "approved", "rejected"}
+
+// requestIDPattern is the shape of the ids the request store makes (hex, or letters, digits, - and _); anything else is
+// refused before it reaches the store.
+var requestIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+
+func requestID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !requestIDPattern.MatchString(id) {
+		return "", fmt.Errorf("%w: %q is not a request id", ErrInvalid, truncate(id, 70))
+	}
+	return id, nil
+}
+
+// truncate shortens what is echoed back in an error.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // apiBody is the JSON body of a change.
