@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap"
 
 	ingestsvc "github.com/dormant-dev/dormant/services/login-ingest/service"
@@ -48,7 +47,7 @@ var targets = map[string][]string{
 // ConfigFromEnv reads the configuration from the environment and validates it.
 func ConfigFromEnv() (Config, error) {
 	var c Config
-	if err := env.Parse(&c); err != nil {
+	if err := infra.ParseEnv(&c); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
 	return c, c.Validate()

@@ -3,6 +3,7 @@ module github.com/dormant-dev/dormant/services/platform
 go 1.26.0
 
 require (
+	github.com/caarlos0/env/v11 v11.4.2
 	github.com/dormant-dev/dormant/events v0.0.0-00010101000000-000000000000
 	github.com/dormant-dev/dormant/services/platform/testenv v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0

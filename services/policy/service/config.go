@@ -51,7 +51,7 @@ type Options struct {
 // ConfigFromEnv reads the configuration from the environment and validates it.
 func ConfigFromEnv() (Config, error) {
 	var c Config
-	if err := env.Parse(&c); err != nil {
+	if err := infra.ParseEnv(&c); err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
 	c.Name, c.Config.HTTPAddr = "policy", c.HTTPAddr
