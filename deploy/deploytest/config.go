@@ -34,7 +34,8 @@ type Binary struct {
 // ImagePath is where the images install the binary.
 func (b Binary) ImagePath() string { return "/usr/local/bin/" + b.Name }
 
-func ingestSecrets(s siteconfig.Site) []string { return nonEmpty(s.IngestTokenEnv) }
+// ingestSecrets are every accepted ingest token's variable: ingest_token_env and ingest_tokens.
+func ingestSecrets(s siteconfig.Site) []string { return s.IngestTokenEnvs() }
 
 func policySecrets(s siteconfig.Site) []string {
 	out := nonEmpty(s.OpenMRSPasswordEnv)

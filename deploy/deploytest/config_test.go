@@ -82,13 +82,15 @@ func TestKeysMatchTheParsersDefaults(t *testing.T) {
 }
 
 func TestCheckEnv(t *testing.T) {
-	sites := &siteconfig.File{Sites: []siteconfig.Site{{ID: "demo", IngestTokenEnv: "DORMANT_DEMO_TOKEN", OpenMRSPasswordEnv: "DEMO_PW"}}}
+	sites := &siteconfig.File{Sites: []siteconfig.Site{{ID: "demo", IngestTokenEnv: "DORMANT_DEMO_TOKEN", OpenMRSPasswordEnv: "DEMO_PW",
+		IngestTokens: []siteconfig.IngestToken{{Name: "next", Env: "DORMANT_DEMO_TOKEN_NEXT"}}}}}
 	good := map[string]string{
 		"DORMANT_NATS_URL":        "nats://nats:4222",
 		"DORMANT_CONFIG":          "/etc/dormant/sites.yaml",
 		"DORMANT_HTTP_ADDR":       "0.0.0.0:8081",
 		"DORMANT_STREAM_REPLICAS": "3",
 		"DORMANT_DEMO_TOKEN":      "t",
+		"DORMANT_DEMO_TOKEN_NEXT": "n",
 		"PATH":                    "/usr/bin", // not ours: ignored
 	}
 	// with returns good changed by key, value pairs; an empty value removes the key.
@@ -120,6 +122,8 @@ func TestCheckEnv(t *testing.T) {
 		{"the code's loopback default is unreachable too", "login-ingest", with("DORMANT_HTTP_ADDR", ""), "loopback"},
 		{"a site secret the binary reads must be set", "login-ingest", with("DORMANT_DEMO_TOKEN", ""), "reads secret DORMANT_DEMO_TOKEN"},
 		{"a binary need not get the secrets it does not read", "login-ingest", good, ""},
+		{"a rotation's new token (ingest_tokens) must be set too", "login-ingest", with("DORMANT_DEMO_TOKEN_NEXT", ""), "reads secret DORMANT_DEMO_TOKEN_NEXT"},
+		{"policy does not read the new token either", "policy", with("DEMO_PW", "x", "DORMANT_DEMO_TOKEN", ""), "does not read DORMANT_DEMO_TOKEN_NEXT"},
 		{"policy reads the OpenMRS password", "policy", with("DORMANT_HTTP_ADDR", "0.0.0.0:8082"), "reads secret DEMO_PW"},
 		{"policy does not read the ingest token", "policy", with("DEMO_PW", "x"), "does not read DORMANT_DEMO_TOKEN"},
 	} {

@@ -5,12 +5,14 @@ package siteconfig
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/mail"
 	"net/url"
 	"os"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -31,8 +33,12 @@ type Site struct {
 	// OpenMRSPasswordEnv names the environment variable that holds that account's password.
 	OpenMRSPasswordEnv string `yaml:"openmrs_password_env"`
 	// IngestTokenEnv names the environment variable holding the bearer token the site's
-	// OpenMRS hook presents to login-ingest.
+	// OpenMRS hook presents to login-ingest. It keeps working beside IngestTokens.
 	IngestTokenEnv string `yaml:"ingest_token_env"`
+	// IngestTokens are the site's accepted bearer tokens, each in a variable of its own:
+	// listing the new token beside the old one while the hook changes over is how a token is
+	// rotated without a window of refused requests (docs/operations.md).
+	IngestTokens []IngestToken `yaml:"ingest_tokens"`
 	// Policy holds the site's policy overrides; the policy service interprets it.
 	Policy yaml.Node `yaml:"policy"`
 	// AdminEmails receive the daily digest and held-batch notices.
@@ -45,6 +51,15 @@ type Site struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// SMTP is the mail server notifications go through; nil sends no email for the site.
 	SMTP *SMTP `yaml:"smtp"`
+}
+
+// IngestToken is one bearer token a site's hook may present.
+type IngestToken struct {
+	// Name says in logs and metrics which token a request used (never the token itself);
+	// empty: Env.
+	Name string `yaml:"name"`
+	// Env names the environment variable that holds the token.
+	Env string `yaml:"env"`
 }
 
 // SMTP is a site's outgoing mail server.
@@ -65,6 +80,11 @@ type SMTP struct {
 
 var siteID = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var tokenName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// MinIngestTokenLength is the shortest token ingest_tokens accepts: 16 random characters are
+// beyond guessing through the intake (`openssl rand -hex 32` gives 64).
+const MinIngestTokenLength = 16
 
 // Load reads and validates the file at path. Unknown keys are errors: a misspelt key would
 // otherwise silently leave a default in force.
@@ -119,7 +139,72 @@ func (f *File) Validate() error {
 		}
 		errs = append(errs, s.validateNotify(at)...)
 	}
+	errs = append(errs, f.validateTokens()...)
 	return errors.Join(errs...)
+}
+
+// tokenRef is one accepted ingest token as the file names it.
+type tokenRef struct {
+	site, name, env string
+	// key is where the file names the variable, e.g. sites[0].ingest_tokens[1].env.
+	key string
+	// legacy: the single ingest_token_env, which predates the length rule.
+	legacy bool
+}
+
+// tokenRefs lists the site's accepted tokens: ingest_token_env first, then ingest_tokens.
+func (s Site) tokenRefs(at string) []tokenRef {
+	var refs []tokenRef
+	if s.IngestTokenEnv != "" {
+		refs = append(refs, tokenRef{site: s.ID, name: s.IngestTokenEnv, env: s.IngestTokenEnv, key: at + ".ingest_token_env", legacy: true})
+	}
+	for i, t := range s.IngestTokens {
+		name := t.Name
+		if name == "" {
+			name = t.Env
+		}
+		refs = append(refs, tokenRef{site: s.ID, name: name, env: t.Env, key: fmt.Sprintf("%s.ingest_tokens[%d].env", at, i)})
+	}
+	return refs
+}
+
+// validateTokens checks the token entries of every site: names unique within a site (they
+// are what logs and metrics show), and no variable behind two entries, since a token shared
+// by two sites would let one site's hook post as the other.
+func (f *File) validateTokens() []error {
+	var errs []error
+	owner := map[string]string{} // variable -> key that named it first
+	for i, s := range f.Sites {
+		at := fmt.Sprintf("sites[%d]", i)
+		names := map[string]string{}
+		for j, t := range s.IngestTokens {
+			tk := fmt.Sprintf("%s.ingest_tokens[%d]", at, j)
+			if t.Env == "" {
+				errs = append(errs, fmt.Errorf("%s.env: required (the variable that holds the token)", tk))
+			} else if !envName.MatchString(t.Env) {
+				errs = append(errs, fmt.Errorf("%s.env %q: must be an environment variable name", tk, t.Env))
+			}
+			if t.Name != "" && !tokenName.MatchString(t.Name) {
+				errs = append(errs, fmt.Errorf("%s.name %q: must match [A-Za-z0-9][A-Za-z0-9_.-]{0,63}", tk, t.Name))
+			}
+		}
+		for _, r := range s.tokenRefs(at) {
+			if r.env == "" {
+				continue
+			}
+			if first, ok := names[r.name]; ok {
+				errs = append(errs, fmt.Errorf("%s: token name %q is already used by %s; give each token of a site its own name", r.key, r.name, first))
+			} else {
+				names[r.name] = r.key
+			}
+			if first, ok := owner[r.env]; ok {
+				errs = append(errs, fmt.Errorf("%s %q: variable already named by %s; each token must be its own", r.key, r.env, first))
+			} else {
+				owner[r.env] = r.key
+			}
+		}
+	}
+	return errs
 }
 
 func (s Site) validateNotify(at string) []error {
@@ -173,6 +258,75 @@ func (f *File) Site(id string) (Site, bool) {
 // IngestToken reads the site's ingest token from the environment.
 func (s Site) IngestToken() (string, error) {
 	return secret(s.ID, "ingest_token_env", s.IngestTokenEnv)
+}
+
+// IngestTokenEnvs names the variables holding the site's accepted ingest tokens.
+func (s Site) IngestTokenEnvs() []string {
+	var out []string
+	for _, r := range s.tokenRefs("") {
+		if r.env != "" {
+			out = append(out, r.env)
+		}
+	}
+	return out
+}
+
+// IngestCredential is one accepted ingest token, read from the environment.
+type IngestCredential struct {
+	Site string
+	// Name identifies the token in logs and metrics.
+	Name string
+	// Key is where the sites file names the variable, Env the variable.
+	Key, Env string
+	Token    string
+	// Legacy marks the token of ingest_token_env, which the length rule does not bind, so
+	// that configurations from before it keep starting.
+	Legacy bool
+}
+
+// IngestCredentials reads every site's accepted ingest tokens from the environment and checks
+// them: each set, those of ingest_tokens at least MinIngestTokenLength long, and no token
+// accepted twice (within a site it is a rotation that forgot to change the value; across
+// sites, a token that would admit one site's events as another's). Errors name the key and
+// the variable, never the token.
+func (f *File) IngestCredentials() ([]IngestCredential, error) {
+	var (
+		out  []IngestCredential
+		errs []error
+	)
+	seen := map[[sha256.Size]byte]IngestCredential{}
+	for i, s := range f.Sites {
+		for _, r := range s.tokenRefs(fmt.Sprintf("sites[%d]", i)) {
+			if r.env == "" {
+				continue
+			}
+			tok := os.Getenv(r.env)
+			switch {
+			case tok == "":
+				errs = append(errs, fmt.Errorf("%s: environment variable %s is empty or unset (site %s)", r.key, r.env, s.ID))
+				continue
+			case strings.TrimSpace(tok) != tok:
+				errs = append(errs, fmt.Errorf("%s: the token in %s starts or ends with white space (site %s); a hook would not send it", r.key, r.env, s.ID))
+				continue
+			case !r.legacy && len(tok) < MinIngestTokenLength:
+				errs = append(errs, fmt.Errorf("%s: the token in %s is shorter than %d characters (site %s); make one with: openssl rand -hex 32", r.key, r.env, MinIngestTokenLength, s.ID))
+				continue
+			}
+			c := IngestCredential{Site: s.ID, Name: r.name, Key: r.key, Env: r.env, Token: tok, Legacy: r.legacy}
+			h := sha256.Sum256([]byte(tok))
+			if first, ok := seen[h]; ok {
+				if first.Site == c.Site {
+					errs = append(errs, fmt.Errorf("%s: %s holds the same token as %s (%s) of the same site; a rotation needs a new value", r.key, r.env, first.Key, first.Env))
+				} else {
+					errs = append(errs, fmt.Errorf("%s: %s holds the same token as %s (%s) of site %s; a token must belong to one site", r.key, r.env, first.Key, first.Env, first.Site))
+				}
+				continue
+			}
+			seen[h] = c
+			out = append(out, c)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // OpenMRSPassword reads the acting user's password from the environment.

@@ -13,6 +13,7 @@ var siteIDPattern = regexp.MustCompile(`^[a-z0-9-]{1,40}$`)
 // has a well-formed id, listed once.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("sites:\n  - id: clinic-a\n    openmrs_url: https://emr.example.org/openmrs\n    ingest_token_env: TOKEN\n"))
+	f.Add([]byte("sites:\n  - id: clinic-a\n    ingest_token_env: OLD\n    ingest_tokens: [{name: new, env: NEW}]\n"))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		file, err := siteconfig.Parse(doc)
 		if err != nil {
