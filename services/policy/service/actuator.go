@@ -32,11 +32,12 @@ func (p *Policy) addActuator(ctx context.Context, d Deps) error {
 		if err != nil {
 			return fmt.Errorf("actuator: policy of site %s: %w", s.ID, err)
 		}
-		sites = append(sites, actuator.Site{ID: s.ID, Client: c, Guard: actuator.GuardFor(s.OpenMRSUser, l.Policy)})
+		// The actuator runs only while this replica leads; its calls check the lease too.
+		sites = append(sites, actuator.Site{ID: s.ID, Client: leaseActuatorClient{c: c, lease: p.leader}, Guard: actuator.GuardFor(s.OpenMRSUser, l.Policy)})
 		clients[s.ID] = c
 	}
 	a, err := actuator.New(ctx, actuator.Deps{
-		Log: p.log, JS: d.JS, NS: d.NS, Store: store, Projection: p.store, Exemptions: exemptions{p.store},
+		Log: p.log, JS: leaseJS{JetStream: d.JS, lease: p.leader}, NS: d.NS, Store: store, Projection: p.store, Exemptions: exemptions{p.store},
 		Policies: guardPolicies{p.engine},
 		Sites:    sites, Known: known, Registry: d.Registry, Now: p.now,
 	}, p.opts.Actuator)
@@ -47,7 +48,11 @@ func (p *Policy) addActuator(ctx context.Context, d Deps) error {
 	if err != nil {
 		return err
 	}
-	p.components = append(p.components, a, feed)
+	// One actuator per cluster: its rate limit (DORMANT_ACTUATOR_RATE) is then the rate
+	// OpenMRS sees, however many replicas run. The feed only folds events into the
+	// projection, which every replica may do.
+	p.singletons = append(p.singletons, a)
+	p.components = append(p.components, feed)
 	p.reactivator = &actuator.Reactivator{JS: d.JS, NS: d.NS, Store: store, Clients: clients, Now: p.now}
 	p.actuatorStore = store
 	return nil

@@ -46,6 +46,9 @@ type Options struct {
 	Actuator actuator.Options
 	Notifier notifier.Options
 	Admin    AdminOptions
+	// Leader is the election of the replica that runs the roster sync, actuator and
+	// notifier (DORMANT_LEADER_*, leader.go).
+	Leader LeaderOptions
 }
 
 // ConfigFromEnv reads the configuration from the environment and validates it.
@@ -82,7 +85,7 @@ func (o Options) Validate() error {
 	check(o.BatchSize >= 1 && o.BatchSize <= 10000, "DORMANT_POLICY_BATCH_SIZE %d: must be 1 to 10000", o.BatchSize)
 	check(o.BatchWait > 0, "DORMANT_POLICY_BATCH_WAIT %s: must be positive", o.BatchWait)
 	check(o.AckWait >= time.Second, "DORMANT_POLICY_ACK_WAIT %s: must be at least 1s", o.AckWait)
-	errs = append(errs, o.Actuator.Validate(), o.Notifier.Validate())
+	errs = append(errs, o.Actuator.Validate(), o.Notifier.Validate(), o.Leader.Validate())
 	check(o.TicksConsumer != "", "DORMANT_POLICY_TICKS_CONSUMER: must not be empty")
 	check(o.ClockPeriod >= time.Second && o.ClockPeriod <= 24*time.Hour, "DORMANT_CLOCK_PERIOD %s: must be 1s to 24h", o.ClockPeriod)
 	check(o.RosterSyncInterval == 0 || o.RosterSyncInterval >= time.Minute, "DORMANT_ROSTER_SYNC_INTERVAL %s: must be 0 (off) or at least 1m", o.RosterSyncInterval)

@@ -30,22 +30,27 @@ func (p *Policy) addNotifier(ctx context.Context, d Deps) error {
 					return err
 				}
 			}
-			if ns.Mailer, err = notifier.NewSMTPMailer(*s.SMTP, password, nil); err != nil {
+			m, err := notifier.NewSMTPMailer(*s.SMTP, password, nil)
+			if err != nil {
 				return err
 			}
+			ns.Mailer = leaseMailer{m: m, lease: p.leader}
 		} else {
 			p.log.Info("site has no smtp block: no email notifications for it", zap.String("site", s.ID))
 		}
 		if c := p.openmrs[s.ID]; c != nil {
-			ns.Alerts, ns.Admins = c, notifier.OpenMRSAdmins(s.AdminUUIDs, c, 6*time.Hour)
+			ns.Alerts = leaseAlerter{c: c, lease: p.leader}
+			ns.Admins = notifier.OpenMRSAdmins(s.AdminUUIDs, leaseAdmins{c: c, lease: p.leader}, 6*time.Hour)
 		}
 		sites = append(sites, ns)
 	}
-	n, err := notifier.New(ctx, notifier.Deps{Log: p.log, JS: d.JS, NS: d.NS, Store: store, Directory: p.store, Sites: sites, Registry: d.Registry,
+	n, err := notifier.New(ctx, notifier.Deps{Log: p.log, JS: leaseJS{JetStream: d.JS, lease: p.leader}, NS: d.NS, Store: store, Directory: p.store, Sites: sites, Registry: d.Registry,
 		Handover: p.handover, LastWarning: p.lastWarning}, p.opts.Notifier)
 	if err != nil {
 		return err
 	}
-	p.components = append(p.components, n)
+	// One notifier per cluster: the daily digest is sent by whichever replica finds it
+	// unsent, and two replicas finding it at the same minute would both send it.
+	p.singletons = append(p.singletons, n)
 	return nil
 }

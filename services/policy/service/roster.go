@@ -26,8 +26,12 @@ func (p *Policy) addRosterSync(ctx context.Context, d Deps) error {
 		if c == nil {
 			continue // openmrsClients has said why
 		}
-		sched.Syncers = append(sched.Syncers, roster.NewSyncer(s.ID, c, d.JS, d.NS, store, log, metrics, roster.Options{PageSize: p.opts.RosterPageSize}))
+		// One sync per site and cluster, in the leading replica; its reads and publishes
+		// check the lease, so a leader that lost it stops within a page.
+		src := leaseRoster{c: c, lease: p.leader}
+		js := leaseJS{JetStream: d.JS, lease: p.leader}
+		sched.Syncers = append(sched.Syncers, roster.NewSyncer(s.ID, src, js, d.NS, store, log, metrics, roster.Options{PageSize: p.opts.RosterPageSize}))
 	}
-	p.components = append(p.components, sched)
+	p.singletons = append(p.singletons, sched)
 	return nil
 }

@@ -17,7 +17,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer inf.Close()
 
-	p, err := New(ctx, Deps{Log: inf.Log, JS: inf.JS, NS: cfg.Bus.Namespace(), DB: inf.DB, Sites: inf.Sites, Registry: inf.Registry}, cfg.Options)
+	d := Deps{Log: inf.Log, JS: inf.JS, NS: cfg.Bus.Namespace(), DB: inf.DB, Sites: inf.Sites, Registry: inf.Registry}
+	// The policy service always runs on an external NATS, maybe as one of several replicas:
+	// the once-per-cluster work goes to the elected one.
+	if d.Leader, err = Elect(ctx, d, cfg.Bus.StreamReplicas, cfg.Leader); err != nil {
+		return err
+	}
+	p, err := New(ctx, d, cfg.Options)
 	if err != nil {
 		return err
 	}

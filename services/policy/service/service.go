@@ -15,6 +15,7 @@ import (
 
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/services/openmrs"
+	"github.com/dormant-dev/dormant/services/platform/leader"
 	"github.com/dormant-dev/dormant/services/platform/natsbus"
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
@@ -35,6 +36,10 @@ type Deps struct {
 	DB       *sqldb.DB
 	Sites    *siteconfig.File
 	Registry prometheus.Registerer
+	// Leader decides whether this process runs the once-per-cluster work (roster sync,
+	// actuator, notifier): an Election (Elect) when other replicas may run; nil when the
+	// process is alone by construction (the all-in-one on its embedded NATS), which leads.
+	Leader leader.Candidate
 }
 
 // Policy is the policy component.
@@ -49,9 +54,14 @@ type Policy struct {
 	metrics *metrics
 	// sites' OpenMRS clients, nil for a site without credentials configured.
 	openmrs map[string]*openmrs.Client
-	// components run beside the records consumer (clock, decisions, actuator, roster sync,
-	// notifier, ...). Each is added in its own file's constructor, called from New.
+	// components run beside the records consumer (clock, decisions, activity feed, ...) in
+	// every replica. Each is added in its own file's constructor, called from New.
 	components []component
+	// singletons are the components that must run in one replica at a time (roster sync,
+	// actuator, notifier): they run while this replica leads (leader.go).
+	singletons []component
+	// leader is this replica's candidacy, and the lease the singletons' guards check.
+	leader leader.Candidate
 	// engine takes the decisions on ticks, approvals, exemptions and what-if (decide.go).
 	engine *engine
 	// reactivator unretires users for the admin page (actuator.go).
@@ -80,7 +90,10 @@ func New(ctx context.Context, d Deps, opts Options) (*Policy, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Policy{log: d.Log.Named("policy"), js: d.JS, ns: d.NS, opts: opts, sites: map[string]bool{}}
+	p := &Policy{log: d.Log.Named("policy"), js: d.JS, ns: d.NS, opts: opts, sites: map[string]bool{}, leader: d.Leader}
+	if p.leader == nil {
+		p.leader = leader.NewSolo(d.Registry, ElectionName)
+	}
 	for _, s := range d.Sites.Sites {
 		p.sites[s.ID] = true
 	}
@@ -163,6 +176,9 @@ func (p *Policy) Run(ctx context.Context) error {
 	})
 	for _, c := range p.components {
 		g.Go(func() error { return c.Run(gctx) })
+	}
+	if len(p.singletons) > 0 {
+		g.Go(func() error { return p.runSingletons(gctx) })
 	}
 	return g.Wait()
 }
