@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -165,7 +164,7 @@ func (s *Server) requestSubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusNotFound, "request_public", v)
 		return
 	}
-	ip := clientIP(r)
+	ip := s.clients.of(r)
 	if ok, wait := s.gate.allow(site, ip, s.now()); !ok {
 		s.log.Warn("reactivation request refused: rate limit", zap.String("site", site), zap.String("client_ip", ip))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
@@ -208,19 +207,6 @@ func (s *Server) requestSubmit(w http.ResponseWriter, r *http.Request) {
 	d.Done = true
 	v.Data = d
 	s.render(w, r, http.StatusOK, "request_public", v)
-}
-
-// clientIP is the address of the peer that sent r. Behind a reverse proxy that is the
-// proxy's: the per-address limit then counts the proxy as one client.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.String()
-	}
-	return ""
 }
 
 type requestsData struct {

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
@@ -39,6 +40,13 @@ type Config struct {
 	Now func() time.Time
 	// Requests limits the public reactivation request page (requests.go).
 	Requests RequestLimits
+	// TrustedProxies are the reverse proxies whose forwarding header (ProxyHeader) names
+	// the client (clientip.go). Empty: the peer's address is the client's, whatever the
+	// headers say.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header the trusted proxies set: X-Forwarded-For (the default) or
+	// Forwarded. Only that one is read: a proxy passes the other on from the client as sent.
+	ProxyHeader string
 }
 
 // Server serves the admin page.
@@ -51,6 +59,7 @@ type Server struct {
 	pages    map[string]*template.Template
 	now      func() time.Time
 	gate     *requestGate
+	clients  clientAddrs
 }
 
 // New builds the admin page.
@@ -65,7 +74,11 @@ func New(cfg Config, auth Authenticator, backend Backend, log *zap.Logger) (*Ser
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{log: log, auth: auth, backend: backend, sessions: sess, now: cfg.Now, pages: map[string]*template.Template{}, gate: newRequestGate(cfg.Requests)}
+	clients, err := newClientAddrs(cfg.TrustedProxies, cfg.ProxyHeader)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{log: log, auth: auth, backend: backend, sessions: sess, now: cfg.Now, pages: map[string]*template.Template{}, gate: newRequestGate(cfg.Requests), clients: clients}
 	s.sites = append(s.sites, cfg.Sites...)
 	sort.Strings(s.sites)
 	names, err := fs.Glob(templateFS, "templates/page_*.html")

@@ -29,6 +29,12 @@ type AdminOptions struct {
 	SecureCookies bool `env:"DORMANT_ADMIN_SECURE_COOKIES" envDefault:"false"`
 	// Privilege is the OpenMRS privilege an admin must hold to sign in.
 	Privilege string `env:"DORMANT_ADMIN_PRIVILEGE" envDefault:"Edit Users"`
+	// TrustedProxies lists the reverse proxies in front of dormant (CIDR prefixes or
+	// addresses, comma-separated) whose ProxyHeader names the client for the public
+	// request page's per-address limit. Empty: no header is believed.
+	TrustedProxies string `env:"DORMANT_ADMIN_TRUSTED_PROXIES"`
+	// ProxyHeader is the header those proxies set: X-Forwarded-For or Forwarded.
+	ProxyHeader string `env:"DORMANT_ADMIN_PROXY_HEADER" envDefault:"X-Forwarded-For"`
 }
 
 func (o AdminOptions) validate() error {
@@ -41,6 +47,12 @@ func (o AdminOptions) validate() error {
 	}
 	if strings.TrimSpace(o.Privilege) == "" {
 		errs = append(errs, errors.New("DORMANT_ADMIN_PRIVILEGE: must not be empty"))
+	}
+	if _, err := admin.ParseTrustedProxies(o.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("DORMANT_ADMIN_TRUSTED_PROXIES: %w", err))
+	}
+	if o.ProxyHeader != "" && !strings.EqualFold(o.ProxyHeader, admin.HeaderXForwardedFor) && !strings.EqualFold(o.ProxyHeader, admin.HeaderForwarded) {
+		errs = append(errs, fmt.Errorf("DORMANT_ADMIN_PROXY_HEADER %q: want %s or %s", o.ProxyHeader, admin.HeaderXForwardedFor, admin.HeaderForwarded))
 	}
 	return errors.Join(errs...)
 }
@@ -66,7 +78,9 @@ func (p *Policy) addAdmin(d Deps) error {
 			checkers[s.ID] = c
 		}
 	}
-	srv, err := admin.New(admin.Config{SessionKey: key, SessionTTL: o.SessionTTL, SecureCookies: o.SecureCookies, Sites: sites},
+	proxies, _ := admin.ParseTrustedProxies(o.TrustedProxies) // validated above
+	srv, err := admin.New(admin.Config{SessionKey: key, SessionTTL: o.SessionTTL, SecureCookies: o.SecureCookies, Sites: sites,
+		TrustedProxies: proxies, ProxyHeader: o.ProxyHeader},
 		admin.OpenMRSAuth{Sites: checkers, Privilege: o.Privilege}, adminBackend{p}, p.log.Named("admin"))
 	if err != nil {
 		return err
