@@ -118,7 +118,7 @@ func TestKubernetesRejectsWrongFixtures(t *testing.T) {
 		name, file, old, new, wantErr string
 	}{
 		{"unknown field", "login-ingest.yaml", "            periodSeconds: 5\n", "            periodSecond: 5\n", `unknown field "periodSecond"`},
-		{"field of the wrong type", "policy.yaml", "  replicas: 1\n", "  replicas: one\n", "cannot unmarshal"},
+		{"field of the wrong type", "policy.yaml", "  replicas: 2\n", "  replicas: one\n", "cannot unmarshal"},
 		{"renamed variable", "configmap.yaml", "DORMANT_STREAM_MAX_AGE:", "DORMANT_STREAM_MAXAGE:", "does not read DORMANT_STREAM_MAXAGE"},
 		{"readiness on a route the server lacks", "policy.yaml", "path: /readyz", "path: /ready", "readinessProbe path /ready: want /readyz"},
 		{"liveness on the readiness route", "login-ingest.yaml", "path: /healthz\n              port: http\n            periodSeconds: 10", "path: /readyz\n              port: http\n            periodSeconds: 10", "livenessProbe path /readyz: want /healthz"},
