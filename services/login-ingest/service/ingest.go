@@ -5,8 +5,6 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,7 +44,7 @@ type Ingest struct {
 	opts    Options
 	now     func() time.Time
 	sites   map[string]bool
-	tokens  []siteToken
+	tokens  *tokenSet
 	cons    jetstream.Consumer
 	metrics *metrics
 	// pub publishes the batch's events; its async window is sized for a whole batch, so
@@ -60,11 +58,6 @@ type hooks struct {
 	// afterCommit runs once the batch's transaction has committed, before anything is
 	// published; beforeAck once every event is published, before the acks.
 	afterCommit, beforeAck func() error
-}
-
-type siteToken struct {
-	site string
-	hash [sha256.Size]byte
 }
 
 // New opens the store (migrating it) and creates the durable consumer on the provisioned
@@ -110,18 +103,15 @@ func open(ctx context.Context, d Deps, opts Options) (*Ingest, error) {
 	in := &Ingest{log: d.Log.Named("ingest"), js: d.JS, ns: d.NS, opts: opts, now: d.Now, sites: map[string]bool{}}
 	for _, s := range d.Sites.Sites {
 		in.sites[s.ID] = true
-		if s.IngestTokenEnv == "" {
-			continue
-		}
-		tok, err := s.IngestToken()
-		if err != nil {
-			return nil, err
-		}
-		in.tokens = append(in.tokens, siteToken{site: s.ID, hash: sha256.Sum256([]byte(tok))})
 	}
 	if len(in.sites) == 0 {
 		return nil, errors.New("no sites configured: login-ingest refuses events from unknown sites, so list at least one in DORMANT_CONFIG")
 	}
+	tokens, err := newTokenSet(d.Sites, in.log, d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	in.tokens = tokens
 	// A batch publishes up to one record per event plus its dead letters; HTTP requests
 	// publish beside it. The default window (4000) would stall a large batch halfway.
 	pub, err := jetstream.New(d.JS.Conn(), jetstream.WithPublishAsyncMaxPending(2*opts.BatchSize+4096))
@@ -173,18 +163,4 @@ func (in *Ingest) pendingCount() float64 {
 		return -1
 	}
 	return float64(info.NumPending)
-}
-
-// siteForToken returns the site whose ingest token is tok. Every configured token is
-// compared, in constant time, so the answer's timing says nothing about which one was close.
-func (in *Ingest) siteForToken(tok string) (string, bool) {
-	h := sha256.Sum256([]byte(tok))
-	site, found := "", 0
-	for _, t := range in.tokens {
-		if subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1 {
-			site = t.site
-			found = 1
-		}
-	}
-	return site, found == 1
 }
