@@ -24,6 +24,10 @@ const (
 	reasonWrongType    = "unexpected_type"
 )
 
+// sdkOnly turns the fast decoder and encoder off (events.FastUserSession, events.FastNATS),
+// so that tests can hold the two paths side by side. Always false outside tests.
+var sdkOnly = false
+
 // batch is one batch on its way through decode, validate, decide, store, publish.
 type batch struct {
 	msgs    []jetstream.Msg
@@ -156,12 +160,7 @@ func (in *Ingest) classify(b *batch, m jetstream.Msg, now time.Time) {
 		b.counted[[2]string{site, outcomeDead}]++
 	}
 	subjectSite, _ := events.SiteFromSubject(m.Subject())
-	ev, err := events.FromNATS(m.Headers(), m.Data())
-	if err != nil {
-		dead(subjectSite, events.ReasonOf(err), err.Error())
-		return
-	}
-	s, site, reason, err := in.validate(ev, now)
+	s, site, id, reason, err := in.decode(m.Headers(), m.Data(), now)
 	if err != nil {
 		dead(subjectSite, reason, err.Error())
 		return
@@ -177,7 +176,7 @@ func (in *Ingest) classify(b *batch, m jetstream.Msg, now time.Time) {
 		b.logins = append(b.logins, ingest.Login{Site: site, UserUUID: s.UserUUID, Username: s.Username, LocationUUID: s.LocationUUID, At: s.OccurredAt})
 		b.counted[[2]string{site, outcomeRecorded}]++
 	case s.Status == events.StatusFailure:
-		msg, err := in.failedLoginMsg(ev.ID(), site, s)
+		msg, err := in.failedLoginMsg(id, site, s)
 		if err != nil {
 			dead(site, events.ReasonInvalidData, err.Error())
 			return
@@ -188,6 +187,27 @@ func (in *Ingest) classify(b *batch, m jetstream.Msg, now time.Time) {
 	default:
 		b.counted[[2]string{site, outcomeLogout}]++
 	}
+}
+
+// decode reads one message of the auth stream and applies the rules every authentication
+// event must pass. The common message (binary mode, a valid user session) takes
+// events.FastUserSession; anything else, including every message with something wrong, takes
+// the SDK path, so a refused message gets the same reason and error either way.
+func (in *Ingest) decode(h nats.Header, data []byte, now time.Time) (s *events.UserSession, site, id, reason string, err error) {
+	if !sdkOnly {
+		if fe, ok := events.FastUserSession(h, data); ok {
+			if reason, err := in.rules(&fe.Data, fe.Site, now); err != nil {
+				return nil, fe.Site, fe.ID, reason, err
+			}
+			return &fe.Data, fe.Site, fe.ID, "", nil
+		}
+	}
+	ev, err := events.FromNATS(h, data)
+	if err != nil {
+		return nil, "", "", events.ReasonOf(err), err
+	}
+	s, site, reason, err = in.validate(ev, now)
+	return s, site, ev.ID(), reason, err
 }
 
 // validate applies the rules every authentication event must pass, from either intake.
@@ -201,14 +221,23 @@ func (in *Ingest) validate(ev cloudevents.Event, now time.Time) (s *events.UserS
 		return nil, "", reasonWrongType, fmt.Errorf("event type %s does not belong on the auth stream", ev.Type())
 	}
 	site = events.Site(ev)
-	if !in.sites[site] {
-		return nil, site, reasonUnknownSite, fmt.Errorf("site %q is not configured", site)
-	}
-	if s.OccurredAt.After(now.Add(in.opts.MaxClockSkew)) {
-		return nil, site, reasonFuture, fmt.Errorf("occurred_at %s is later than now (%s) plus the allowed skew of %s",
-			s.OccurredAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), in.opts.MaxClockSkew)
+	if reason, err := in.rules(s, site, now); err != nil {
+		return nil, site, reason, err
 	}
 	return s, site, "", nil
+}
+
+// rules are login-ingest's own checks of a decoded session: its site is one of ours and it
+// did not happen in the future.
+func (in *Ingest) rules(s *events.UserSession, site string, now time.Time) (reason string, err error) {
+	if !in.sites[site] {
+		return reasonUnknownSite, fmt.Errorf("site %q is not configured", site)
+	}
+	if s.OccurredAt.After(now.Add(in.opts.MaxClockSkew)) {
+		return reasonFuture, fmt.Errorf("occurred_at %s is later than now (%s) plus the allowed skew of %s",
+			s.OccurredAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339), in.opts.MaxClockSkew)
+	}
+	return "", nil
 }
 
 // recordMsg builds the dormant.lastlogin.recorded event for r. Its id derives from the record,
@@ -236,12 +265,21 @@ func (in *Ingest) failedLoginMsg(sourceID, site string, s *events.UserSession) (
 	return in.message(site, data, events.DerivedID("failed-login", site, sourceID), s.OccurredAt)
 }
 
+// message builds the event carrying data. Records and failed logins take events.FastNATS,
+// which writes the same bytes as the SDK path; what it leaves (and every error) takes the
+// SDK path.
 func (in *Ingest) message(site string, data events.Data, id string, at time.Time) (*nats.Msg, error) {
-	ev, err := events.New(events.SourceFor("login-ingest", site), site, data, id, at)
+	source, subject := events.SourceFor("login-ingest", site), in.ns.SubjectFor(site, data)
+	if !sdkOnly {
+		if msg, ok := events.FastNATS(subject, source, site, data, id, at); ok {
+			return msg, nil
+		}
+	}
+	ev, err := events.New(source, site, data, id, at)
 	if err != nil {
 		return nil, fmt.Errorf("build %s event: %w", data.EventType(), err)
 	}
-	msg, err := events.ToNATS(in.ns.SubjectFor(site, data), ev)
+	msg, err := events.ToNATS(subject, ev)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", data.EventType(), err)
 	}
