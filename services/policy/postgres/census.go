@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,25 +28,21 @@ func (s *Store) Census(ctx context.Context, site string, q policy.CensusQuery) (
 	defer func() { _ = tx.Rollback(ctx) }()
 
 	// Retired users fall in bucket -1; the others in the bucket their last activity gives
-	// (policy.LastActivity in SQL: GREATEST ignores a NULL creation date).
-	args := []any{site, q.Baseline}
-	var bucket strings.Builder
-	bucket.WriteString("CASE")
-	for k, edge := range q.BucketEdges() {
-		args = append(args, edge)
-		fmt.Fprintf(&bucket, " WHEN act > $%d THEN %d", len(args), k)
-	}
-	bucket.WriteString(" ELSE " + strconv.Itoa(q.Buckets-1) + " END")
-	if q.Buckets == 1 {
-		bucket.Reset()
-		bucket.WriteString("0") // CASE needs a WHEN
+	// (policy.LastActivity in SQL: GREATEST ignores a NULL creation date). width_bucket
+	// counts the bounds at or before act in one binary search; a bound a microsecond after
+	// each edge turns that into the edges strictly before act, so an activity exactly on an
+	// edge is in the older bucket, as BucketEdges says. Both sides are whole microseconds.
+	edges := q.BucketEdges()
+	bounds := make([]time.Time, len(edges))
+	for i, e := range edges {
+		bounds[len(edges)-1-i] = e.Add(time.Microsecond)
 	}
 	rows, err := tx.Query(ctx, `
-SELECT CASE WHEN retired THEN -1 ELSE `+bucket.String()+` END AS bucket,
+SELECT CASE WHEN retired THEN -1
+       ELSE $3::int - width_bucket(COALESCE(last_login_at, GREATEST(created_at, $2::timestamptz)), $4::timestamptz[]) END AS bucket,
        count(*), count(*) FILTER (WHERE last_login_at IS NULL)
-FROM (SELECT retired, last_login_at, COALESCE(last_login_at, GREATEST(created_at, $2::timestamptz)) AS act
-      FROM policy_users WHERE site = $1 AND synced_at IS NOT NULL) u
-GROUP BY 1`, args...)
+FROM policy_users WHERE site = $1 AND synced_at IS NOT NULL
+GROUP BY 1`, site, q.Baseline, q.Buckets-1, bounds)
 	if err != nil {
 		return c, fmt.Errorf("census of %s: count users: %w", site, err)
 	}
