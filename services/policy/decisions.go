@@ -115,6 +115,22 @@ type HeldBatch struct {
 	DecidedAt time.Time
 }
 
+// DueAgain returns a user of a rejected held batch to due: State replaces the user's state,
+// but only while the stored state is still the plan the batch held (requested, with
+// DecisionID). A user whose plan moved on since (a login, a protection, a policy change) keeps
+// the newer state: the rejection must not resurrect an old cycle.
+type DueAgain struct {
+	UserUUID   string
+	DecisionID string
+	State      State
+}
+
+// StillHeld reports whether st is the plan of the held request with decisionID: requested,
+// and with the same decision id (rule, anchor, deactivation day, dry run).
+func StillHeld(site, userUUID string, st State, decisionID string) bool {
+	return st.Requested && DecisionID(site, userUUID, st) == decisionID
+}
+
 // TickCommit is everything one tick changes for one site, stored atomically: a crash before
 // it leaves the site as it was, so the redelivered tick decides the same again.
 type TickCommit struct {
@@ -168,8 +184,10 @@ type DecisionStore interface {
 	// HeldBatches lists the site's held batches with the status ("" for all), newest first.
 	HeldBatches(ctx context.Context, site string, status HeldStatus) ([]HeldBatch, error)
 	// DecideHeld moves a pending batch to status, recording who and when and the history
-	// entries; ErrNotPending when it was decided already, ErrNotFound when unknown.
-	DecideHeld(ctx context.Context, site, batchID string, status HeldStatus, by string, at time.Time, h []HistoryEntry) error
+	// entries, and applies due (each only while StillHeld holds for the stored state, see
+	// DueAgain), all in one transaction; ErrNotPending when it was decided already (nothing
+	// changes), ErrNotFound when unknown.
+	DecideHeld(ctx context.Context, site, batchID string, status HeldStatus, by string, at time.Time, h []HistoryEntry, due []DueAgain) error
 
 	// History returns the site's history, oldest first, for one user (userUUID "" for all).
 	History(ctx context.Context, site, userUUID string) ([]HistoryEntry, error)

@@ -32,7 +32,7 @@ var Keys = []string{
 	"enabled", "dry_run", "inactive_after", "warn_before",
 	"demo.username_prefixes", "demo.family_names", "demo.system_id_pattern", "demo.property", "demo.max_age",
 	"exempt_roles", "never_touch", "max_deactivations_per_tick", "max_deactivations_percent",
-	"max_clock_jump", "feed_silence_window", "custom_rules",
+	"max_clock_jump", "feed_silence_window", "rejection_cooloff", "custom_rules",
 }
 
 // GlobalProperties maps each OpenMRS global property dormant reads to the policy key it sets.
@@ -53,6 +53,7 @@ var GlobalProperties = map[string]string{
 	"dormant.maxDeactivationsPercent": "max_deactivations_percent",
 	"dormant.maxClockJumpDays":        "max_clock_jump",
 	"dormant.feedSilenceWindowDays":   "feed_silence_window",
+	"dormant.rejectionCooloffDays":    "rejection_cooloff",
 }
 
 // CoreRetireDays is OpenMRS core's own auto-retire setting (2.7+), in days.
@@ -81,6 +82,7 @@ type file struct {
 	MaxDeactivationsPercent *float64    `yaml:"max_deactivations_percent"`
 	MaxClockJump            *string     `yaml:"max_clock_jump"`
 	FeedSilenceWindow       *string     `yaml:"feed_silence_window"`
+	RejectionCoolOff        *string     `yaml:"rejection_cooloff"`
 	CustomRules             *[]ruleFile `yaml:"custom_rules"`
 }
 
@@ -257,6 +259,7 @@ func (l *Loaded) applyFile(block *yaml.Node) []error {
 	}
 	dur("max_clock_jump", f.MaxClockJump, &p.MaxClockJump)
 	dur("feed_silence_window", f.FeedSilenceWindow, &p.FeedSilenceWindow)
+	dur("rejection_cooloff", f.RejectionCoolOff, &p.RejectionCoolOff)
 	if f.CustomRules != nil {
 		p.CustomRules = nil
 		for i, r := range *f.CustomRules {
@@ -288,7 +291,7 @@ func (l *Loaded) applyProperty(key, v string) error {
 		} else {
 			p.DryRun = b
 		}
-	case "inactive_after", "demo.max_age", "max_clock_jump", "feed_silence_window":
+	case "inactive_after", "demo.max_age", "max_clock_jump", "feed_silence_window", "rejection_cooloff":
 		d, err := ParseDuration(v)
 		if err != nil {
 			return err
@@ -300,6 +303,8 @@ func (l *Loaded) applyProperty(key, v string) error {
 			p.Demo.MaxAge = d
 		case "max_clock_jump":
 			p.MaxClockJump = d
+		case "rejection_cooloff":
+			p.RejectionCoolOff = d
 		default:
 			p.FeedSilenceWindow = d
 		}

@@ -79,6 +79,7 @@ max_deactivations_per_tick: 20
 max_deactivations_percent: 2.5
 max_clock_jump: 1d
 feed_silence_window: 7d
+rejection_cooloff: 45d
 custom_rules:
   - name: locums
     expr: 'user.properties["contract"] == "locum"'
@@ -99,7 +100,8 @@ func TestLoadReadsEveryKeyOfTheFile(t *testing.T) {
 		WarnBefore:  []time.Duration{14 * policy.Day, 3 * policy.Day, policy.Day},
 		ExemptRoles: []string{"Superuser"}, NeverTouch: []string{"kiosk"},
 		MaxDeactivationsPerTick: 20, MaxDeactivationsPercent: 2.5, MaxClockJump: policy.Day, FeedSilenceWindow: 7 * policy.Day,
-		CustomRules: []policy.CustomRule{{Name: "locums", Expr: `user.properties["contract"] == "locum"`, Action: policy.ActionShorten, Period: 30 * policy.Day}},
+		RejectionCoolOff: 45 * policy.Day,
+		CustomRules:      []policy.CustomRule{{Name: "locums", Expr: `user.properties["contract"] == "locum"`, Action: policy.ActionShorten, Period: 30 * policy.Day}},
 	}
 	if p.Version() != want.Version() {
 		t.Fatalf("loaded\n %+v\nwant\n %+v", p, want)
@@ -128,6 +130,7 @@ func TestGlobalPropertiesOverrideTheFile(t *testing.T) {
 		"dormant.maxDeactivationsPercent": "1%",
 		"dormant.maxClockJumpDays":        "3",
 		"dormant.feedSilenceWindowDays":   "0",
+		"dormant.rejectionCooloffDays":    "20",
 		"dormant.ingestUrl":               "https://dormant.example.org/ingest",
 		"users.numberOfDaysToRetire":      "30",
 	}
@@ -141,7 +144,8 @@ func TestGlobalPropertiesOverrideTheFile(t *testing.T) {
 		!slices.Equal(p.Demo.UsernamePrefixes, []string{"test-", "tmp-"}) || !slices.Equal(p.Demo.FamilyNames, []string{"Test Account", "Dummy"}) ||
 		p.Demo.SystemIDPattern != "^X" || p.Demo.Property != (policy.PropertyMatch{Name: "kind", Value: "demo"}) ||
 		!slices.Equal(p.ExemptRoles, []string{"System Developer", "Provider Manager"}) || !slices.Equal(p.NeverTouch, []string{"scanner"}) ||
-		p.MaxDeactivationsPerTick != 10 || p.MaxDeactivationsPercent != 1 || p.MaxClockJump != 3*policy.Day || p.FeedSilenceWindow != 0 {
+		p.MaxDeactivationsPerTick != 10 || p.MaxDeactivationsPercent != 1 || p.MaxClockJump != 3*policy.Day || p.FeedSilenceWindow != 0 ||
+		p.RejectionCoolOff != 20*policy.Day {
 		t.Fatalf("effective policy %+v", p)
 	}
 	for _, k := range policy.Keys {
@@ -246,6 +250,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"the percent limit is at most 100", func(p *policy.Policy) { p.MaxDeactivationsPercent = 150 }, "max_deactivations_percent"},
 		{"the clock jump must be positive", func(p *policy.Policy) { p.MaxClockJump = 0 }, "max_clock_jump"},
 		{"the feed window cannot be negative", func(p *policy.Policy) { p.FeedSilenceWindow = -1 }, "feed_silence_window"},
+		{"a rejection holds at least a day", func(p *policy.Policy) { p.RejectionCoolOff = 23 * time.Hour }, "rejection_cooloff"},
+		{"a rejection cool-off cannot be off", func(p *policy.Policy) { p.RejectionCoolOff = 0 }, "rejection_cooloff"},
 		{"a custom rule needs a proper name", func(p *policy.Policy) {
 			p.CustomRules = []policy.CustomRule{{Name: "Bad Name", Expr: "true", Action: policy.ActionExempt}}
 		}, "custom_rules[0].name"},

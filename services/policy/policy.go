@@ -55,6 +55,10 @@ type Policy struct {
 	// FeedSilenceWindow holds deactivations when the site's login feed has been silent for
 	// longer than this; 0 turns the check off.
 	FeedSilenceWindow time.Duration
+	// RejectionCoolOff is how long after an admin rejects a held batch its users are proposed
+	// again at the earliest: they return to due, are warned afresh for the new day and then
+	// go through the guard again (docs/policy.md, "Held batches").
+	RejectionCoolOff time.Duration
 	// CustomRules are CEL expressions over the user that exempt it or shorten its period.
 	CustomRules []CustomRule
 }
@@ -119,6 +123,11 @@ func DefaultPolicy() Policy {
 		// morning) without holding anything, and still catches a broken hook well before its
 		// missing logins could push anybody past the deactivation day unnoticed.
 		FeedSilenceWindow: 3 * Day,
+		// A month gives the admin who rejected a batch time to do what the rejection was for
+		// (exempt the locums, fix the login feed, change the policy) before the same users
+		// come round again, and it is short enough that nobody escapes the policy by a
+		// rejection alone: with the default warnings they are warned again from day 16.
+		RejectionCoolOff: 30 * Day,
 	}
 }
 
@@ -194,6 +203,11 @@ func (p Policy) Validate() error {
 	if p.FeedSilenceWindow < 0 {
 		bad("feed_silence_window", formatDuration(p.FeedSilenceWindow), "must be 0 (off) or positive")
 	}
+	if p.RejectionCoolOff < Day {
+		// Shorter would propose a rejected batch again on the next daily tick: a rejection
+		// that does not hold is no decision.
+		bad("rejection_cooloff", formatDuration(p.RejectionCoolOff), "must be at least 1d")
+	}
 	names := map[string]bool{}
 	for i, r := range p.CustomRules {
 		at := fmt.Sprintf("custom_rules[%d]", i)
@@ -246,6 +260,7 @@ type canonical struct {
 	MaxPercent     float64      `json:"max_deactivations_percent"`
 	MaxClockJump   int64        `json:"max_clock_jump_s"`
 	FeedSilence    int64        `json:"feed_silence_window_s"`
+	CoolOff        int64        `json:"rejection_cooloff_s"`
 	CustomRules    []CustomRule `json:"custom_rules"`
 	FormatRevision int          `json:"format"`
 }
@@ -273,6 +288,7 @@ func (p Policy) Version() string {
 		ExemptRoles: sortedCopy(p.ExemptRoles), NeverTouch: sortedCopy(lowerAll(p.NeverTouch)),
 		MaxPerTick: p.MaxDeactivationsPerTick, MaxPercent: p.MaxDeactivationsPercent,
 		MaxClockJump: int64(p.MaxClockJump / time.Second), FeedSilence: int64(p.FeedSilenceWindow / time.Second),
+		CoolOff:     int64(p.RejectionCoolOff / time.Second),
 		CustomRules: p.CustomRules, FormatRevision: 1,
 	}
 	raw, err := json.Marshal(c)

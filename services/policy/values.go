@@ -42,6 +42,7 @@ func (p Policy) Values() map[string]string {
 		"max_deactivations_percent":  strconv.FormatFloat(p.MaxDeactivationsPercent, 'f', -1, 64),
 		"max_clock_jump":             formatDuration(p.MaxClockJump),
 		"feed_silence_window":        formatDuration(p.FeedSilenceWindow),
+		"rejection_cooloff":          formatDuration(p.RejectionCoolOff),
 		"custom_rules":               strings.Join(rules, "; "),
 	}
 }

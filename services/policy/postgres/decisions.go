@@ -451,7 +451,7 @@ func (s *Store) HeldBatches(ctx context.Context, site string, status policy.Held
 }
 
 // DecideHeld implements policy.DecisionStore.
-func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status policy.HeldStatus, by string, at time.Time, h []policy.HistoryEntry) error {
+func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status policy.HeldStatus, by string, at time.Time, h []policy.HistoryEntry, due []policy.DueAgain) error {
 	return s.inTx(ctx, "decide held batch "+batchID, h, func(tx pgx.Tx) error {
 		var current string
 		err := tx.QueryRow(ctx, `SELECT status FROM policy_held WHERE site = $1 AND batch_id = $2 FOR UPDATE`, site, batchID).Scan(&current)
@@ -466,8 +466,47 @@ func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status pol
 		}
 		_, err = tx.Exec(ctx, `UPDATE policy_held SET status = $3, decided_by = $4, decided_at = $5 WHERE site = $1 AND batch_id = $2`,
 			site, batchID, string(status), by, at)
-		return err
+		if err != nil {
+			return err
+		}
+		return dueAgain(ctx, tx, site, due)
 	})
+}
+
+// dueAgain applies the DueAgain changes whose user is still on the held plan. The row is
+// locked while it is compared, so a tick committing a newer plan meanwhile either lands
+// before (and the change is skipped) or waits for this transaction.
+func dueAgain(ctx context.Context, tx pgx.Tx, site string, due []policy.DueAgain) error {
+	for _, d := range due {
+		var st policy.State
+		var warned int64
+		err := tx.QueryRow(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
+			FROM policy_states WHERE site = $1 AND user_uuid = $2 FOR UPDATE`, site, d.UserUUID).
+			Scan(&st.Rule, &st.Anchor, &st.Due, &st.DeactivateOn, &warned, &st.Requested, &st.DryRun)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read state of %s: %w", d.UserUUID, err)
+		}
+		st.Anchor, st.Due, st.DeactivateOn, st.Warned = st.Anchor.UTC(), st.Due.UTC(), st.DeactivateOn.UTC(), time.Duration(warned)
+		if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
+			continue
+		}
+		n := d.State
+		if n.IsZero() {
+			if _, err := tx.Exec(ctx, `DELETE FROM policy_states WHERE site = $1 AND user_uuid = $2`, site, d.UserUUID); err != nil {
+				return fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
+			}
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE policy_states SET rule = $3, anchor = $4, due = $5, deactivate_on = $6, warned_ns = $7,
+			requested = $8, dry_run = $9 WHERE site = $1 AND user_uuid = $2`,
+			site, d.UserUUID, n.Rule, n.Anchor, n.Due, n.DeactivateOn, int64(n.Warned), n.Requested, n.DryRun); err != nil {
+			return fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+		}
+	}
+	return nil
 }
 
 // History implements policy.DecisionStore.

@@ -61,6 +61,10 @@ func auditStory(t *testing.T, db *sqldb.DB) {
 		}
 		uuids[n] = fake.AddUser(spec)
 	}
+	// Set in OpenMRS, as an admin would: the rejected trio of day 100 comes round again only
+	// after day 160, so at the report's day 120 they still stand rejected (and the rejection
+	// names the day from this setting, not the 30-day default).
+	fake.SetSystemSetting("dormant.rejectionCooloffDays", "60")
 	h := newHarness(t, db, fmt.Sprintf(`
 sites:
   - id: main
@@ -294,7 +298,8 @@ sites:
 		col := func(name string) string { return row[slices.Index(audit.CSVHeader, name)] }
 		check("held (csv)", col("held") != "", w.held)
 		check("approved (csv)", col("approved"), map[bool]string{true: auditDay(95).Add(2*time.Hour).Format(time.RFC3339) + " by bob"}[w.approvedBy != ""])
-		check("rejected (csv)", col("rejected"), map[bool]string{true: auditDay(100).Add(3*time.Hour).Format(time.RFC3339) + " by " + w.rejected}[w.rejected != ""])
+		check("rejected (csv)", col("rejected"), map[bool]string{true: auditDay(100).Add(3*time.Hour).Format(time.RFC3339) + " by " + w.rejected +
+			"; due again: warned afresh and proposed no sooner than " + auditDay(160).Add(3*time.Hour).Format(time.RFC3339) + " (rejection_cooloff)"}[w.rejected != ""])
 		if !strings.Contains(c.StatusDetail, w.detail) {
 			t.Errorf("%s: status detail %q, want it to mention %q", c.Username, c.StatusDetail, w.detail)
 		}

@@ -27,9 +27,11 @@ func (p *Policy) ApproveHeld(ctx context.Context, site, batchID, by string) (App
 	return p.engine.approveHeld(ctx, site, batchID, by)
 }
 
-// RejectHeld refuses a held batch: nothing of it is requested, and the users keep their plan
-// as requested for this cycle (a login starts a new one), so the next tick does not hold them
-// again. It is recorded with reason in the history.
+// RejectHeld refuses a held batch: nothing of it is requested, and its users return to due
+// with a new deactivation day the site's rejection_cooloff after the rejection. They are
+// warned afresh for that day and proposed again on it, through the guard again, unless
+// they log in or are protected first. A user whose plan changed since the batch was held
+// keeps the newer plan. It is recorded with reason in the history, per user with the new day.
 func (p *Policy) RejectHeld(ctx context.Context, site, batchID, by, reason string) error {
 	return p.engine.rejectHeld(ctx, site, batchID, by, reason)
 }
@@ -89,7 +91,7 @@ func (e *engine) approveHeld(ctx context.Context, site, batchID, by string) (App
 	if err := e.pub.publish(ctx, msgs); err != nil {
 		return Approval{}, fmt.Errorf("approve held batch %s of %s: %w", batchID, site, err)
 	}
-	if err := e.store.DecideHeld(ctx, site, batchID, policy.HeldApproved, by, now, history); err != nil {
+	if err := e.store.DecideHeld(ctx, site, batchID, policy.HeldApproved, by, now, history, nil); err != nil {
 		return Approval{}, fmt.Errorf("approve held batch %s of %s: %w", batchID, site, err)
 	}
 	e.log.Info("held batch approved", zap.String("site", site), zap.String("batch_id", batchID), zap.String("by", by),
@@ -128,6 +130,9 @@ func (e *engine) stillDue(ctx context.Context, site string, r policy.HeldRequest
 	return "", nil
 }
 
+// rejectHeld decides the batch rejected and returns its users to due (see RejectHeld). A
+// rejection used to leave them requested for the rest of their cycle: never proposed again
+// unless they logged in and went dormant anew, an exemption nobody chose.
 func (e *engine) rejectHeld(ctx context.Context, site, batchID, by, reason string) error {
 	if by == "" {
 		return errors.New("reject held batch: who rejects is required")
@@ -136,15 +141,72 @@ func (e *engine) rejectHeld(ctx context.Context, site, batchID, by, reason strin
 	if err != nil {
 		return fmt.Errorf("reject held batch %s of %s: %w", batchID, site, err)
 	}
-	now := e.now().UTC()
-	history := []policy.HistoryEntry{{Site: site, Kind: policy.HistoryRejected, At: now, By: by, BatchID: batchID, Reason: reason}}
-	for _, r := range b.Requests {
-		history = append(history, policy.HistoryEntry{Site: site, UserUUID: r.UserUUID, Kind: policy.HistoryRejected, At: now,
-			PolicyVersion: r.PolicyVersion, By: by, Reason: reason, EventID: r.DecisionID, BatchID: batchID})
+	if b.Status != policy.HeldPending {
+		return fmt.Errorf("reject held batch %s of %s (%s): %w", batchID, site, b.Status, policy.ErrNotPending)
 	}
-	if err := e.store.DecideHeld(ctx, site, batchID, policy.HeldRejected, by, now, history); err != nil {
+	coolOff, err := e.rejectionCoolOff(ctx, site)
+	if err != nil {
 		return fmt.Errorf("reject held batch %s of %s: %w", batchID, site, err)
 	}
-	e.log.Info("held batch rejected", zap.String("site", site), zap.String("batch_id", batchID), zap.String("by", by))
+	now := e.now().UTC()
+	// Counted from the later of the rejection and the tick that held the batch, so the new
+	// day always lies after the held one (and gets a decision id of its own).
+	from := now
+	if b.Tick.After(from) {
+		from = b.Tick
+	}
+	again := from.Add(coolOff).Truncate(time.Microsecond)
+	history := []policy.HistoryEntry{{Site: site, Kind: policy.HistoryRejected, At: now, By: by, BatchID: batchID, Reason: reason}}
+	var due []policy.DueAgain
+	for _, r := range b.Requests {
+		st, err := e.store.UserState(ctx, site, r.UserUUID)
+		if err != nil {
+			return fmt.Errorf("reject held batch %s of %s: %w", batchID, site, err)
+		}
+		why := reason + "; the plan changed since the batch was held, so it is kept"
+		if policy.StillHeld(site, r.UserUUID, st, r.DecisionID) {
+			next := st
+			next.Requested, next.Warned, next.DeactivateOn = false, 0, again
+			due = append(due, policy.DueAgain{UserUUID: r.UserUUID, DecisionID: r.DecisionID, State: next})
+			why = fmt.Sprintf("%s; due again: warned afresh and proposed no sooner than %s (rejection_cooloff)", reason, again.Format(time.RFC3339))
+		}
+		history = append(history, policy.HistoryEntry{Site: site, UserUUID: r.UserUUID, Kind: policy.HistoryRejected, At: now,
+			PolicyVersion: r.PolicyVersion, By: by, Reason: why, EventID: r.DecisionID, BatchID: batchID})
+	}
+	if err := e.store.DecideHeld(ctx, site, batchID, policy.HeldRejected, by, now, history, due); err != nil {
+		return fmt.Errorf("reject held batch %s of %s: %w", batchID, site, err)
+	}
+	e.log.Info("held batch rejected", zap.String("site", site), zap.String("batch_id", batchID), zap.String("by", by),
+		zap.Int("due_again", len(due)), zap.Time("proposed_no_sooner_than", again))
 	return nil
+}
+
+// rejectionCoolOff is the site's rejection_cooloff under its effective policy now. When
+// OpenMRS cannot be reached it comes from the last policy a tick loaded or, with none, from
+// the sites file: a rejection is the safe direction and need not wait for OpenMRS.
+func (e *engine) rejectionCoolOff(ctx context.Context, site string) (time.Duration, error) {
+	s, ok := e.site(site)
+	if !ok {
+		return 0, fmt.Errorf("site %q is not configured", site)
+	}
+	l, err := e.loadPolicy(ctx, s)
+	if err == nil {
+		return l.Policy.RejectionCoolOff, nil
+	}
+	if !errors.Is(err, errUnreachable) {
+		return 0, err
+	}
+	e.mu.Lock()
+	last := e.policies[site]
+	e.mu.Unlock()
+	if last != nil {
+		e.log.Warn("OpenMRS unreachable: the rejection's cool-off comes from the last good policy", zap.String("site", site), zap.Error(err))
+		return last.loaded.Policy.RejectionCoolOff, nil
+	}
+	l, ferr := policy.Load(&s.Policy, nil)
+	if ferr != nil {
+		return 0, fmt.Errorf("policy of site %s: %w", site, ferr)
+	}
+	e.log.Warn("OpenMRS unreachable: the rejection's cool-off comes from the sites file", zap.String("site", site), zap.Error(err))
+	return l.Policy.RejectionCoolOff, nil
 }

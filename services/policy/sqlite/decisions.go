@@ -442,7 +442,7 @@ func (s *Store) HeldBatches(ctx context.Context, site string, status policy.Held
 }
 
 // DecideHeld implements policy.DecisionStore.
-func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status policy.HeldStatus, by string, at time.Time, h []policy.HistoryEntry) error {
+func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status policy.HeldStatus, by string, at time.Time, h []policy.HistoryEntry, due []policy.DueAgain) error {
 	return s.inTx(ctx, "decide held batch "+batchID, h, func(tx *sql.Tx) error {
 		var current string
 		err := tx.QueryRowContext(ctx, `SELECT status FROM policy_held WHERE site = ? AND batch_id = ?`, site, batchID).Scan(&current)
@@ -457,8 +457,47 @@ func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status pol
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE policy_held SET status = ?, decided_by = ?, decided_at = ? WHERE site = ? AND batch_id = ?`,
 			string(status), by, at.UnixMicro(), site, batchID)
-		return err
+		if err != nil {
+			return err
+		}
+		return dueAgain(ctx, tx, site, due)
 	})
+}
+
+// dueAgain applies the DueAgain changes whose user is still on the held plan, compared inside
+// the transaction (SQLite has one writer: no tick commits in between).
+func dueAgain(ctx context.Context, tx *sql.Tx, site string, due []policy.DueAgain) error {
+	for _, d := range due {
+		var st policy.State
+		var anchor, dueAt, deactivateOn sql.NullInt64
+		var warned int64
+		err := tx.QueryRowContext(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
+			FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID).
+			Scan(&st.Rule, &anchor, &dueAt, &deactivateOn, &warned, &st.Requested, &st.DryRun)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read state of %s: %w", d.UserUUID, err)
+		}
+		st.Anchor, st.Due, st.DeactivateOn, st.Warned = fromMicro(anchor), fromMicro(dueAt), fromMicro(deactivateOn), time.Duration(warned)
+		if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
+			continue
+		}
+		n := d.State
+		if n.IsZero() {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID); err != nil {
+				return fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE policy_states SET rule = ?, anchor = ?, due = ?, deactivate_on = ?, warned_ns = ?,
+			requested = ?, dry_run = ? WHERE site = ? AND user_uuid = ?`,
+			n.Rule, n.Anchor.UnixMicro(), n.Due.UnixMicro(), n.DeactivateOn.UnixMicro(), int64(n.Warned), n.Requested, n.DryRun, site, d.UserUUID); err != nil {
+			return fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+		}
+	}
+	return nil
 }
 
 // History implements policy.DecisionStore.

@@ -277,13 +277,13 @@ func runDecisions(t *testing.T, open Open) {
 			t.Fatalf("pending batches = %d, want 1", len(l))
 		}
 		at := t0.Add(time.Hour)
-		if err := s.DecideHeld(ctx, "a", "b1", policy.HeldApproved, "admin1", at, []policy.HistoryEntry{{Site: "a", Kind: policy.HistoryApproved, At: at, BatchID: "b1"}}); err != nil {
+		if err := s.DecideHeld(ctx, "a", "b1", policy.HeldApproved, "admin1", at, []policy.HistoryEntry{{Site: "a", Kind: policy.HistoryApproved, At: at, BatchID: "b1"}}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.DecideHeld(ctx, "a", "b1", policy.HeldRejected, "admin2", at, nil); !errors.Is(err, policy.ErrNotPending) {
+		if err := s.DecideHeld(ctx, "a", "b1", policy.HeldRejected, "admin2", at, nil, nil); !errors.Is(err, policy.ErrNotPending) {
 			t.Fatalf("second decision: err = %v, want ErrNotPending", err)
 		}
-		if err := s.DecideHeld(ctx, "a", "nope", policy.HeldRejected, "admin2", at, nil); !errors.Is(err, policy.ErrNotFound) {
+		if err := s.DecideHeld(ctx, "a", "nope", policy.HeldRejected, "admin2", at, nil, nil); !errors.Is(err, policy.ErrNotFound) {
 			t.Fatalf("unknown batch: err = %v, want ErrNotFound", err)
 		}
 		got, _ = s.HeldBatch(ctx, "a", "b1")
@@ -292,6 +292,71 @@ func runDecisions(t *testing.T, open Open) {
 		}
 		if l, _ := s.HeldBatches(ctx, "a", policy.HeldPending); len(l) != 0 {
 			t.Fatalf("pending batches after approval = %d", len(l))
+		}
+	})
+	t.Run("a rejection returns to due only the users still on the held plan, with the decision", func(t *testing.T) {
+		s := open(t)
+		held := func(string) policy.State {
+			return policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(-100 * day), Due: t0.Add(-10 * day), DeactivateOn: t0,
+				Warned: day, Requested: true}
+		}
+		users := []string{"kept", "loggedin", "cleared", "dropped"}
+		b := policy.HeldBatch{Site: "a", BatchID: "b2", Tick: t0, Reason: "too many", Limit: 1, Status: policy.HeldPending}
+		var states []policy.StateChange
+		for _, u := range users {
+			states = append(states, policy.StateChange{UserUUID: u, State: held(u)})
+			b.Requests = append(b.Requests, policy.HeldRequest{DecisionID: policy.DecisionID("a", u, held(u)), UserUUID: u, Rule: policy.RuleInactiveAfter,
+				Reason: "why", LastActivity: t0.Add(-100 * day), DecidedAt: t0, PolicyVersion: "v"})
+		}
+		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0, Baseline: t0, States: states, Held: &b}); err != nil {
+			t.Fatal(err)
+		}
+		// A tick after the hold: "loggedin" is on a new plan, "cleared" has none any more.
+		newer := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(time.Hour), Due: t0.Add(90 * day), DeactivateOn: t0.Add(90 * day)}
+		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0.Add(day), Baseline: t0,
+			States: []policy.StateChange{{UserUUID: "loggedin", State: newer}, {UserUUID: "cleared"}}}); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(day + time.Hour)
+		again := func(u string) policy.State {
+			st := held(u)
+			st.Requested, st.Warned, st.DeactivateOn = false, 0, at.Add(30*day)
+			return st
+		}
+		var due []policy.DueAgain
+		for _, r := range b.Requests {
+			d := policy.DueAgain{UserUUID: r.UserUUID, DecisionID: r.DecisionID, State: again(r.UserUUID)}
+			if r.UserUUID == "dropped" {
+				d.State = policy.State{} // a zero state clears the plan
+			}
+			due = append(due, d)
+		}
+		hist := []policy.HistoryEntry{{Site: "a", Kind: policy.HistoryRejected, At: at, BatchID: "b2", By: "admin1", Reason: "not now"}}
+		if err := s.DecideHeld(ctx, "a", "b2", policy.HeldRejected, "admin1", at, hist, due); err != nil {
+			t.Fatal(err)
+		}
+		for u, want := range map[string]policy.State{"kept": again("kept"), "loggedin": newer, "cleared": {}, "dropped": {}} {
+			if got, err := s.UserState(ctx, "a", u); err != nil || got != want {
+				t.Errorf("state of %s = %+v, %v\nwant %+v", u, got, err, want)
+			}
+		}
+		// Once decided, nothing more changes: the batch status and the states move together.
+		other := again("kept")
+		other.DeactivateOn = at.Add(60 * day)
+		redo := []policy.DueAgain{{UserUUID: "kept", DecisionID: policy.DecisionID("a", "kept", again("kept")), State: other}}
+		if err := s.DecideHeld(ctx, "a", "b2", policy.HeldRejected, "admin2", at, hist, redo); !errors.Is(err, policy.ErrNotPending) {
+			t.Fatalf("second decision: err = %v, want ErrNotPending", err)
+		}
+		if got, _ := s.UserState(ctx, "a", "kept"); got != again("kept") {
+			t.Errorf("a refused decision changed a state: %+v", got)
+		}
+		if h, _ := s.History(ctx, "a", ""); len(h) != 1 || h[0].Kind != policy.HistoryRejected {
+			t.Errorf("history = %+v, want the one rejection", h)
+		}
+		// A user back on due is no longer on the held plan: a second batch's stale DueAgain
+		// for it is skipped.
+		if policy.StillHeld("a", "kept", again("kept"), b.Requests[0].DecisionID) {
+			t.Error("a state returned to due still counts as held")
 		}
 	})
 }
