@@ -13,10 +13,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/dormant-dev/dormant/services/dormant"
 	ingestsvc "github.com/dormant-dev/dormant/services/login-ingest/service"
+	"github.com/dormant-dev/dormant/services/platform/infra"
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	policysvc "github.com/dormant-dev/dormant/services/policy/service"
 )
@@ -167,7 +166,8 @@ func (b Binary) CheckEnv(envs map[string]string, sites *siteconfig.File) error {
 	}
 
 	ptr := reflect.New(reflect.TypeOf(b.config))
-	if err := env.ParseWithOptions(ptr.Interface(), env.Options{Environment: envs}); err != nil {
+	// infra.ParseEnvFrom is how the binaries parse: its errors name the variable, not the field.
+	if err := infra.ParseEnvFrom(ptr.Interface(), envs); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", b.Name, err))
 	} else if v, ok := ptr.Elem().Interface().(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {

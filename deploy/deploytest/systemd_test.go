@@ -16,7 +16,7 @@ func TestSystemdUnit(t *testing.T) {
 		{"as shipped", "", "", "", ""},
 		{"renamed variable", "dormant.env.example", "DORMANT_NATS_LISTEN=", "DORMANT_NATS_LISTEN_ADDR=", "does not read DORMANT_NATS_LISTEN_ADDR"},
 		{"missing secret", "dormant.env.example", "DORMANT_DEMO_TOKEN=change-me-long-random\n", "", "reads secret DORMANT_DEMO_TOKEN"},
-		{"bad value", "dormant.env.example", "DORMANT_STREAM_MAX_AGE=2160h", "DORMANT_STREAM_MAX_AGE=90d", `unknown unit "d"`},
+		{"bad value", "dormant.env.example", "DORMANT_STREAM_MAX_AGE=2160h", "DORMANT_STREAM_MAX_AGE=90d", `DORMANT_STREAM_MAX_AGE="90d": time: unknown unit "d"`},
 		{"root", "dormant.service", "DynamicUser=yes", "DynamicUser=no", "runs as root"},
 		{"data outside the state directory", "dormant.service", "Environment=DORMANT_DATA_DIR=/var/lib/dormant", "Environment=DORMANT_DATA_DIR=/opt/dormant", "StateDirectory"},
 		{"another command", "dormant.service", "ExecStart=/usr/local/bin/dormant serve", "ExecStart=/usr/local/bin/dormant", "ExecStart"},
