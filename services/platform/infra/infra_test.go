@@ -184,3 +184,26 @@ func TestEveryStreamHasARetentionSetting(t *testing.T) {
 		t.Errorf("retention for %d streams, the contract has %d", len(ages), len(b.Namespace().Streams()))
 	}
 }
+
+// TestPerStreamRetentionFromTheEnvironment: an unset override keeps the global age, while
+// 0s set on purpose keeps a stream's messages for ever, so the two must stay apart.
+func TestPerStreamRetentionFromTheEnvironment(t *testing.T) {
+	var c infra.Config
+	err := infra.ParseEnvFrom(&c, map[string]string{
+		"DORMANT_STREAM_MAX_AGE":           "720h",
+		"DORMANT_STREAM_MAX_AGE_AUTH":      "168h",
+		"DORMANT_STREAM_MAX_AGE_DECISIONS": "0s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := c.Bus.Namespace()
+	ages := c.Bus.MaxAges()
+	for stream, want := range map[string]time.Duration{
+		ns.StreamAuth(): 168 * time.Hour, ns.StreamDecisions(): 0, ns.StreamRecords(): 720 * time.Hour, ns.StreamDLQ(): 720 * time.Hour,
+	} {
+		if ages[stream] != want {
+			t.Errorf("stream %s keeps %s, want %s", stream, ages[stream], want)
+		}
+	}
+}
