@@ -20,8 +20,12 @@ func ParseEnv(cfg any) error {
 	return ParseEnvFrom(cfg, env.ToMap(os.Environ()))
 }
 
-// ParseEnvFrom is ParseEnv reading environ instead of the process environment.
+// ParseEnvFrom is ParseEnv reading environ instead of the process environment (nil: an empty
+// one, never the process's).
 func ParseEnvFrom(cfg any, environ map[string]string) error {
+	if environ == nil {
+		environ = map[string]string{}
+	}
 	err := env.ParseWithOptions(cfg, env.Options{Environment: environ})
 	if err == nil {
 		return nil

@@ -146,6 +146,11 @@ func TestInfraConfigErrorsNameVariables(t *testing.T) {
 func TestParseEnvReadsTheProcessEnvironment(t *testing.T) {
 	t.Setenv("DORMANT_TICK_INTERVAL", "7x")
 	var k kinds
+	// Tests hand ParseEnvFrom their own environment; a nil one must not fall back to the
+	// process's.
+	if err := infra.ParseEnvFrom(&k, nil); err != nil || k.TickInterval != time.Hour {
+		t.Fatalf("nil environment: err = %v, interval %s, want the default 1h", err, k.TickInterval)
+	}
 	if err := infra.ParseEnv(&k); err == nil || !strings.Contains(err.Error(), `DORMANT_TICK_INTERVAL="7x"`) {
 		t.Fatalf("err = %v", err)
 	}
