@@ -2,7 +2,6 @@ package events
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -118,10 +117,7 @@ func FastUserSession(h nats.Header, data []byte) (SessionEvent, bool) {
 		// Escapes would need encoding/json's unquoting; rare in practice, left to it.
 		return out, false
 	}
-	if !utf8.Valid(raw) || !json.Valid(raw) {
-		return out, false
-	}
-	if !parseUserSession(raw, &out.Data) {
+	if !utf8.Valid(raw) || !parseUserSession(raw, &out.Data) {
 		return out, false
 	}
 	if out.Data.Validate() != nil {
@@ -178,33 +174,43 @@ func validSource(source string) bool {
 	return true
 }
 
-// parseUserSession reads raw, a JSON object that json.Valid accepted and that holds no
-// backslash, into d as encoding/json would: fields matched by name (unknown lower-case
-// names skipped), the last duplicate winning, null leaving a field as it was, occurred_at
-// read by time.Time.UnmarshalJSON. It returns false where encoding/json would fail (a value
-// of the wrong type, a bad time) or where its rules are not mirrored here (names that are
-// not plain lower-case ASCII, which encoding/json would match case-insensitively).
+// maxDepth bounds the nesting the scanner follows; deeper data (encoding/json allows 10000)
+// is left to the SDK path.
+const maxDepth = 32
+
+// parseUserSession reads raw, a JSON text of valid UTF-8 with no backslash, into d as
+// encoding/json would: fields matched by name (unknown lower-case names skipped), the last
+// duplicate winning, null leaving a field as it was, occurred_at read by
+// time.Time.UnmarshalJSON. It checks the syntax as strictly as json.Valid (RFC 8259) while
+// it reads, so it accepts only what json.Valid accepts. It returns false wherever
+// encoding/json would fail (bad syntax, a value of the wrong type, a bad time) or its rules
+// are not mirrored here (names that are not plain lower-case ASCII, which encoding/json
+// would match case-insensitively; deep nesting).
 func parseUserSession(raw []byte, d *UserSession) bool {
 	// One copy of the whole body; every string field is a slice of it rather than a copy of
 	// its own.
 	p := jsonScanner{b: raw, s: string(raw)}
 	p.ws()
-	p.i++ // '{'
+	if !p.eat('{') {
+		return false
+	}
 	p.ws()
-	if p.peek() == '}' {
-		return true
+	if p.eat('}') {
+		return p.end()
 	}
 	for {
 		p.ws()
-		key, ok := p.str()
+		ks, ke, ok := p.str()
 		if !ok {
 			return false
 		}
 		p.ws()
-		p.i++ // ':'
+		if !p.eat(':') {
+			return false
+		}
 		p.ws()
 		var field *string
-		switch string(key) { // no allocation: the compiler compares in place
+		switch key := p.b[ks:ke]; string(key) { // no allocation: compared in place
 		case "event":
 			field = &d.Event
 		case "status":
@@ -224,10 +230,12 @@ func parseUserSession(raw []byte, d *UserSession) bool {
 		case "occurred_at":
 			switch p.peek() {
 			case 'n':
-				p.i += len("null")
+				if !p.lit("null") {
+					return false
+				}
 			case '"':
 				start := p.i
-				if _, ok := p.str(); !ok {
+				if _, _, ok := p.str(); !ok {
 					return false
 				}
 				if d.OccurredAt.UnmarshalJSON(p.b[start:p.i]) != nil {
@@ -237,31 +245,31 @@ func parseUserSession(raw []byte, d *UserSession) bool {
 				return false
 			}
 		default:
-			if !plainLowerASCII(key) {
+			if !plainLowerASCII(key) || !p.value(0) {
 				return false
 			}
-			p.skip()
 		}
 		if field != nil {
 			switch p.peek() {
 			case 'n':
-				p.i += len("null")
-			case '"':
-				start := p.i + 1
-				if _, ok := p.str(); !ok {
+				if !p.lit("null") {
 					return false
 				}
-				*field = p.s[start : p.i-1]
+			case '"':
+				start, end, ok := p.str()
+				if !ok {
+					return false
+				}
+				*field = p.s[start:end]
 			default:
 				return false
 			}
 		}
 		p.ws()
-		switch p.peek() {
-		case ',':
-			p.i++
-		case '}':
-			return true
+		switch {
+		case p.eat(','):
+		case p.eat('}'):
+			return p.end()
 		default:
 			return false
 		}
@@ -280,8 +288,7 @@ func plainLowerASCII(name []byte) bool {
 	return true
 }
 
-// jsonScanner walks JSON that json.Valid accepted and that holds no backslash, so it checks
-// nothing but where things end.
+// jsonScanner checks and walks JSON with no backslash in it.
 type jsonScanner struct {
 	b []byte
 	s string // b as a string
@@ -295,6 +302,20 @@ func (p *jsonScanner) peek() byte {
 	return 0
 }
 
+func (p *jsonScanner) eat(c byte) bool {
+	if p.peek() == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// end reports whether only JSON whitespace follows.
+func (p *jsonScanner) end() bool {
+	p.ws()
+	return p.i == len(p.b)
+}
+
 func (p *jsonScanner) ws() {
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
@@ -306,48 +327,118 @@ func (p *jsonScanner) ws() {
 	}
 }
 
-// str reads a string at p.i and returns its contents (no escapes to undo).
-func (p *jsonScanner) str() ([]byte, bool) {
-	if p.peek() != '"' {
-		return nil, false
+func (p *jsonScanner) lit(word string) bool {
+	if !strings.HasPrefix(p.s[p.i:], word) {
+		return false
 	}
-	end := bytes.IndexByte(p.b[p.i+1:], '"')
-	if end < 0 {
-		return nil, false
-	}
-	s := p.b[p.i+1 : p.i+1+end]
-	p.i += end + 2
-	return s, true
+	p.i += len(word)
+	return true
 }
 
-// skip passes over one value of any kind.
-func (p *jsonScanner) skip() {
-	depth := 0
-	for p.i < len(p.b) {
-		switch c := p.b[p.i]; c {
-		case '"':
-			p.str()
-			if depth == 0 {
-				return
-			}
-			continue
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				// The end of the enclosing object: a scalar ended just before.
-				return
-			}
-			depth--
-			if depth == 0 {
-				p.i++
-				return
-			}
-		case ',':
-			if depth == 0 {
-				return
-			}
+// str reads a string at p.i and returns where its contents start and end. Control
+// characters are not allowed in a JSON string; escapes never reach here.
+func (p *jsonScanner) str() (start, end int, ok bool) {
+	if !p.eat('"') {
+		return 0, 0, false
+	}
+	start = p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			end = p.i
+			p.i++
+			return start, end, true
+		case c < 0x20:
+			return 0, 0, false
 		}
+	}
+	return 0, 0, false
+}
+
+func (p *jsonScanner) digits() bool {
+	n := p.i
+	for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
 		p.i++
 	}
+	return p.i > n
+}
+
+// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *jsonScanner) number() bool {
+	p.eat('-')
+	switch c := p.peek(); {
+	case c == '0':
+		p.i++
+	case '1' <= c && c <= '9':
+		p.digits()
+	default:
+		return false
+	}
+	if p.eat('.') && !p.digits() {
+		return false
+	}
+	if p.eat('e') || p.eat('E') {
+		if !p.eat('+') {
+			p.eat('-')
+		}
+		if !p.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// value reads and checks one value of any kind.
+func (p *jsonScanner) value(depth int) bool {
+	switch c := p.peek(); {
+	case c == '"':
+		_, _, ok := p.str()
+		return ok
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	case c == '-' || '0' <= c && c <= '9':
+		return p.number()
+	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return false
+		}
+		p.i++
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		p.ws()
+		if p.eat(close) {
+			return true
+		}
+		for {
+			p.ws()
+			if c == '{' {
+				if _, _, ok := p.str(); !ok {
+					return false
+				}
+				p.ws()
+				if !p.eat(':') {
+					return false
+				}
+				p.ws()
+			}
+			if !p.value(depth + 1) {
+				return false
+			}
+			p.ws()
+			switch {
+			case p.eat(','):
+			case p.eat(close):
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	return false
 }

@@ -1,12 +1,14 @@
 package events
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 )
@@ -227,6 +229,33 @@ func FuzzFastUserSession(f *testing.F) {
 		}
 		if err := sameSession(want, got); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzParseUserSession holds the data scanner to encoding/json alone, where the fuzzer
+// reaches further than through whole messages: what it accepts, json.Valid accepts and
+// json.Unmarshal reads into the same UserSession.
+//
+//	go test -run='^$' -fuzz=FuzzParseUserSession -fuzztime=60s ./events/
+func FuzzParseUserSession(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !utf8.Valid(raw) || bytes.IndexByte(raw, '\\') >= 0 {
+			return // FastUserSession never calls it on these
+		}
+		var got UserSession
+		if !parseUserSession(raw, &got) {
+			return
+		}
+		if !json.Valid(raw) {
+			t.Fatalf("the scanner accepted what json.Valid refuses: %q", raw)
+		}
+		var want UserSession
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("the scanner accepted what json.Unmarshal refuses (%v): %q", err, raw)
+		}
+		if err := sameSession(SessionEvent{Data: want}, SessionEvent{Data: got}); err != nil {
+			t.Fatalf("%v for %q", err, raw)
 		}
 	})
 }
