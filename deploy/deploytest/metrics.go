@@ -199,14 +199,22 @@ func metricOf(fset *token.FileSet, lit *ast.CompositeLit, kind string, consts ma
 				name = v
 			}
 		case "ConstLabels":
-			if cl, ok := kv.Value.(*ast.CompositeLit); ok {
-				for _, e := range cl.Elts {
-					if kv, ok := e.(*ast.KeyValueExpr); ok {
-						if k, ok := stringValue(kv.Key, consts); ok {
-							m.Labels = append(m.Labels, k)
-						}
-					}
+			// A label set the source does not spell out would leave alerts on its labels
+			// unchecked: refuse it rather than guess.
+			cl, ok := kv.Value.(*ast.CompositeLit)
+			if !ok {
+				return m, fmt.Errorf("%s: ConstLabels is not a literal map: write prometheus.Labels{...} at the metric, or extend deploytest.CodeMetrics", m.Where)
+			}
+			for _, e := range cl.Elts {
+				kv, ok := e.(*ast.KeyValueExpr)
+				if !ok {
+					continue
 				}
+				k, ok := stringValue(kv.Key, consts)
+				if !ok {
+					return m, fmt.Errorf("%s: a ConstLabels key is not a string constant", m.Where)
+				}
+				m.Labels = append(m.Labels, k)
 			}
 		}
 	}

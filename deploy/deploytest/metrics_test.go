@@ -58,3 +58,12 @@ func TestServicesMetricsFollowTheNamingRule(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeMetricsRefusesUnreadableConstLabels: const labels held in a variable would leave the
+// alerts that group by them unchecked, so the scan fails and names the file.
+func TestCodeMetricsRefusesUnreadableConstLabels(t *testing.T) {
+	_, err := CodeMetrics("testdata/metricsvarlabels")
+	if err == nil || !strings.Contains(err.Error(), "ConstLabels is not a literal map") || !strings.Contains(err.Error(), "metrics.go") {
+		t.Fatalf("err = %v, want a refusal naming the file", err)
+	}
+}

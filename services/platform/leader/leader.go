@@ -503,18 +503,19 @@ type Metrics struct {
 
 // NewMetrics registers an election's metrics on reg (nil: unregistered).
 func NewMetrics(reg prometheus.Registerer, name string) *Metrics {
-	labels := prometheus.Labels{"election": name}
+	// The label map is spelt out at each metric, not shared through a variable, so
+	// deploy/deploytest can read the label names from the source and check the alerts.
 	m := &Metrics{
 		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dormant_leader_is_leader", ConstLabels: labels,
+			Name: "dormant_leader_is_leader", ConstLabels: prometheus.Labels{"election": name},
 			Help: "1 while this process holds the election's lease and runs its once-per-cluster work.",
 		}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dormant_leader_transitions_total", ConstLabels: labels,
+			Name: "dormant_leader_transitions_total", ConstLabels: prometheus.Labels{"election": name},
 			Help: "Times this process became leader (to=leader) or stopped leading (to=follower).",
 		}, []string{"to"}),
 		renewFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "dormant_leader_renew_failures_total", ConstLabels: labels,
+			Name: "dormant_leader_renew_failures_total", ConstLabels: prometheus.Labels{"election": name},
 			Help: "Lease renewals that failed and were retried (NATS unreachable or slow).",
 		}),
 	}
