@@ -123,7 +123,17 @@ func Start(ctx context.Context, cfg Config) (_ *App, err error) {
 		a.Ingest.Routes(inf.HTTP.Mux)
 	}
 	if comps[ComponentPolicy] {
-		a.Policy, err = policysvc.New(ctx, policysvc.Deps{Log: inf.Log, JS: inf.JS, NS: ns, DB: inf.DB, Sites: inf.Sites, Registry: inf.Registry}, cfg.Policy)
+		d := policysvc.Deps{Log: inf.Log, JS: inf.JS, NS: ns, DB: inf.DB, Sites: inf.Sites, Registry: inf.Registry}
+		// On its embedded NATS the process is alone and leads without asking. On an external
+		// NATS another dormant or policy process may share the installation (a second
+		// machine, DORMANT_TARGET=policy beside a policy replica): the roster sync, actuator
+		// and notifier then go to the one elected, exactly as between policy replicas.
+		if cfg.NATSURL != "" {
+			if d.Leader, err = policysvc.Elect(ctx, d, cfg.Bus.StreamReplicas, cfg.Policy.Leader); err != nil {
+				return nil, err
+			}
+		}
+		a.Policy, err = policysvc.New(ctx, d, cfg.Policy)
 		if err != nil {
 			return nil, err
 		}

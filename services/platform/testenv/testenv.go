@@ -105,8 +105,8 @@ func Postgres(t testing.TB) string {
 
 // NATS connects to the test NATS server and returns the connection and a subject root of the
 // test's own (for example "t3f9a0c1d2e4b"): streams and subjects derived from that root belong
-// to this test alone. Every stream whose name starts with the root's upper-case form is deleted
-// when the test ends.
+// to this test alone. Every stream whose name starts with the root's upper-case form, and every
+// key-value bucket named after the root, is deleted when the test ends.
 func NATS(t testing.TB) (*nats.Conn, string) {
 	t.Helper()
 	nc, err := nats.Connect(NATSURL(), nats.Timeout(5*time.Second))
@@ -124,12 +124,16 @@ func NATS(t testing.TB) (*nats.Conn, string) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		prefix := strings.ToUpper(root) + "_"
+		// The test's streams, and the streams behind its key-value buckets (KV_<root>_...).
+		prefixes := []string{strings.ToUpper(root) + "_", "KV_" + root + "_", "KV_" + strings.ToUpper(root) + "_"}
 		names := js.StreamNames(ctx)
 		var doomed []string
 		for name := range names.Name() {
-			if strings.HasPrefix(name, prefix) {
-				doomed = append(doomed, name)
+			for _, p := range prefixes {
+				if strings.HasPrefix(name, p) {
+					doomed = append(doomed, name)
+					break
+				}
 			}
 		}
 		for _, name := range doomed {
