@@ -41,6 +41,15 @@ final class MemoryLog implements Log {
 		return false;
 	}
 
+	/** At any level. */
+	synchronized boolean contains(String part) {
+		return lines.stream().anyMatch(l -> l.contains(part));
+	}
+
+	synchronized int count(String part) {
+		return (int) lines.stream().filter(l -> l.contains(part)).count();
+	}
+
 	@Override
 	public synchronized String toString() {
 		return String.join("\n", lines);
