@@ -4,7 +4,8 @@
 # compiles and runs the plain-Java tests against a real HTTP server, and packages
 # build/dormant-<version>.omod (config.xml, moduleApplicationContext.xml, module classes; no stubs,
 # no tests), then checks the package's contents. Works offline and from any directory.
-# Arguments go to the test runner, e.g. -only=Spool runs only the tests whose name has "Spool".
+# Arguments go to the test runner, e.g. -only=SpoolTest runs only the tests whose Class.method name
+# has "SpoolTest". It also checks that pom.xml builds the same module (version, OpenMRS, Java release).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,6 +13,19 @@ cd "$here"
 
 version="$(sed -n 's:.*<version>\(.*\)</version>.*:\1:p' src/main/resources/config.xml | head -n1)"
 [ -n "$version" ] || { echo "build.sh: no <version> in src/main/resources/config.xml" >&2; exit 1; }
+# pom.xml (the Maven build against the real openmrs-api) must make the same module as this script.
+pom_version="$(sed -n '/<artifactId>dormant-omod<\/artifactId>/,/<version>/s:.*<version>\(.*\)</version>.*:\1:p' pom.xml)"
+[ "$pom_version" = "$version" ] ||
+	{ echo "build.sh: pom.xml version '$pom_version' differs from config.xml version '$version'" >&2; exit 1; }
+require="$(sed -n 's:.*<require_version>\(.*\)</require_version>.*:\1:p' src/main/resources/config.xml)"
+pom_openmrs="$(sed -n 's:.*<openmrs.version>\(.*\)</openmrs.version>.*:\1:p' pom.xml)"
+[ "$pom_openmrs" = "$require" ] ||
+	{ echo "build.sh: pom.xml openmrs.version '$pom_openmrs' differs from config.xml require_version '$require'" >&2; exit 1; }
+# The module targets Java 11, the oldest Java with java.net.http and one OpenMRS 2.2+ runs on.
+java_release=11
+pom_release="$(sed -n 's:.*<maven.compiler.release>\(.*\)</maven.compiler.release>.*:\1:p' pom.xml)"
+[ "$pom_release" = "$java_release" ] ||
+	{ echo "build.sh: pom.xml maven.compiler.release '$pom_release' is not $java_release" >&2; exit 1; }
 out="$here/build"
 omod="$out/dormant-$version.omod"
 
@@ -23,15 +37,14 @@ rm -rf "$out"
 mkdir -p "$out/stubs" "$out/classes" "$out/test-classes" "$out/omod"
 
 sources() { find "$1" -name '*.java' | LC_ALL=C sort; }
-# The module targets Java 11, the oldest Java with java.net.http and one OpenMRS 2.2+ runs on;
-# the tests may use the JDK here (17).
+# The tests may use the JDK here (17).
 javac_opts=(-encoding UTF-8 -Xlint:all -Werror -implicit:none)
 
 echo "== compile API stubs"
-javac "${javac_opts[@]}" --release 11 -d "$out/stubs" $(sources api-stubs)
+javac "${javac_opts[@]}" --release "$java_release" -d "$out/stubs" $(sources api-stubs)
 
 echo "== compile module"
-javac "${javac_opts[@]}" --release 11 -cp "$out/stubs" -d "$out/classes" $(sources src/main/java)
+javac "${javac_opts[@]}" --release "$java_release" -cp "$out/stubs" -d "$out/classes" $(sources src/main/java)
 
 echo "== compile tests"
 # Test classes are AutoCloseable (the runner closes them) and may throw InterruptedException from
@@ -39,8 +52,8 @@ echo "== compile tests"
 javac "${javac_opts[@]}" --release 17 -Xlint:-try -cp "$out/stubs:$out/classes" -d "$out/test-classes" $(sources src/test/java)
 
 echo "== run tests"
-# Every test class: src/test/java/**/*Test.java and *Tests.java.
-test_classes=$(cd src/test/java && find . \( -name '*Test.java' -o -name '*Tests.java' \) | LC_ALL=C sort |
+# Every test class: src/test/java/**/*Test.java (HookFixture, FakeIngest and the runner are helpers).
+test_classes=$(cd src/test/java && find . -name '*Test.java' | LC_ALL=C sort |
 	sed -e 's:^\./::' -e 's:\.java$::' -e 's:/:.:g')
 [ -n "$test_classes" ] || { echo "build.sh: no test classes found" >&2; exit 1; }
 # pipefail makes the pipeline fail when the runner does (any failure, or no test at all).

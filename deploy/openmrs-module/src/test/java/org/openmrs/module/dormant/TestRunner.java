@@ -12,7 +12,7 @@ import java.util.List;
  * A test runner in plain Java (no JUnit jar is reachable here): runs every public method named
  * test* of the given classes on a fresh instance, each with a time limit, and prints
  * "N passed, N failed" as its last line. Exits 1 if any failed, 2 if none ran.
- * Arguments: class names, optionally followed by a name filter (-only=substring).
+ * Arguments: class names, optionally followed by a name filter (-only=substring of Class.testMethod).
  */
 public final class TestRunner {
 
@@ -35,11 +35,11 @@ public final class TestRunner {
 			Method[] ms = c.getDeclaredMethods();
 			Arrays.sort(ms, Comparator.comparing(Method::getName));
 			for (Method m : ms) {
+				String name = c.getSimpleName() + "." + m.getName();
 				if (!m.getName().startsWith("test") || m.getParameterCount() != 0 || !Modifier.isPublic(m.getModifiers())
-				        || (only != null && !m.getName().contains(only))) {
+				        || (only != null && !name.contains(only))) {
 					continue;
 				}
-				String name = c.getSimpleName() + "." + m.getName();
 				long t0 = System.nanoTime();
 				Throwable err = run(c, m);
 				long ms0 = (System.nanoTime() - t0) / 1_000_000;
