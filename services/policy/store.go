@@ -32,5 +32,7 @@ type Store interface {
 	DecisionStore
 	// CensusStore counts the site's users for the admin overview (census.go).
 	CensusStore
+	// UpcomingStore lists the site's planned deactivations, a page at a time (upcoming.go).
+	UpcomingStore
 	Close() error
 }
