@@ -23,6 +23,7 @@ func FastNATS(subject, source, site string, d Data, id string, at time.Time) (*n
 		data    []byte
 		subj    string
 		typ     string
+		schema  string
 		ok      bool
 		scratch [256]byte
 	)
@@ -31,13 +32,13 @@ func FastNATS(subject, source, site string, d Data, id string, at time.Time) (*n
 		if d.Validate() != nil {
 			return nil, false
 		}
-		typ, subj = TypeLastLoginRecorded, d.UserUUID
+		typ, subj, schema = TypeLastLoginRecorded, d.UserUUID, lastLoginSchema
 		data, ok = appendLastLogin(scratch[:0], d)
 	case *LoginFailed:
 		if d.Validate() != nil {
 			return nil, false
 		}
-		typ, subj = TypeLoginFailed, d.UserUUID
+		typ, subj, schema = TypeLoginFailed, d.UserUUID, loginFailedSchema
 		data, ok = appendLoginFailed(scratch[:0], d)
 	default:
 		return nil, false
@@ -46,7 +47,7 @@ func FastNATS(subject, source, site string, d Data, id string, at time.Time) (*n
 		return nil, false
 	}
 	// One backing array for every header value: one allocation rather than one per header.
-	vals := [...]string{"1.0", id, source, typ, subj, at.UTC().Format(time.RFC3339Nano), SchemaURI(typ), site, ContentTypeJSON, id}
+	vals := [...]string{"1.0", id, source, typ, subj, at.UTC().Format(time.RFC3339Nano), schema, site, ContentTypeJSON, id}
 	h := make(nats.Header, len(vals))
 	for i, k := range [...]string{"ce-specversion", "ce-id", "ce-source", "ce-type", "ce-subject", "ce-time", "ce-dataschema", "ce-site", "content-type", HeaderMsgID} {
 		if k == "ce-subject" && subj == "" {
@@ -56,6 +57,12 @@ func FastNATS(subject, source, site string, d Data, id string, at time.Time) (*n
 	}
 	return &nats.Msg{Subject: subject, Header: h, Data: append([]byte(nil), data...)}, true
 }
+
+// The dataschema attributes FastNATS writes, built once rather than per event.
+var (
+	lastLoginSchema   = SchemaURI(TypeLastLoginRecorded)
+	loginFailedSchema = SchemaURI(TypeLoginFailed)
+)
 
 // plainSource reports whether the SDK keeps source as it is: a path or URL of characters
 // that url.Parse neither rejects nor rewrites (no escapes, spaces, query or fragment).

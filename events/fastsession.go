@@ -92,7 +92,7 @@ func FastUserSession(h nats.Header, data []byte) (SessionEvent, bool) {
 	if !hasSource || !validSource(source) {
 		return out, false
 	}
-	if hasSchema && dataschema != SchemaURI(TypeUserSession) {
+	if hasSchema && dataschema != userSessionSchema {
 		return out, false
 	}
 	if hasTime {
@@ -126,6 +126,9 @@ func FastUserSession(h nats.Header, data []byte) (SessionEvent, bool) {
 	out.ID, out.Site = id, site
 	return out, true
 }
+
+// userSessionSchema is SchemaURI(TypeUserSession), built once rather than per message.
+var userSessionSchema = SchemaURI(TypeUserSession)
 
 // plainHeaderIgnored reports whether FromNATS ignores a header that does not start with a
 // lower-case "ce-": its lower-cased name neither starts with "ce-" nor is content-type. A
