@@ -107,6 +107,29 @@ func (w *world) start(prefix string) *Notifier {
 	return n
 }
 
+// settled waits until each of n's consumers has settled every message of its stream: none
+// pending delivery and none awaiting an ack. A test that checks that nothing (more) was sent
+// waits on this rather than a sleep, which a loaded machine can outlast and so pass falsely.
+func (w *world) settled(n *Notifier) {
+	w.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, c := range n.cons {
+		for {
+			info, err := c.Info(w.ctx)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			if info.NumPending == 0 && info.NumAckPending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				w.t.Fatalf("consumer %s: %d pending, %d awaiting an ack after 20s", info.Name, info.NumPending, info.NumAckPending)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
 func (w *world) user(username, given, family, email string) string {
 	w.t.Helper()
 	id := w.fake.AddUser(openmrstest.UserSpec{Username: username, GivenName: given, FamilyName: family, Email: email})
@@ -180,8 +203,7 @@ func TestWarningEmailReachesTheUserOnce(t *testing.T) {
 	if !w.sent("warn-1:email") {
 		t.Fatal("the warning is not in the sent log")
 	}
-	w.start("replay")
-	time.Sleep(time.Second)
+	w.settled(w.start("replay"))
 	if n := len(w.mail.messages()); n != 1 {
 		for _, m := range w.mail.messages() {
 			t.Logf("%s %v %s", m.Header.Get("Message-Id"), m.To, m.Subject)
