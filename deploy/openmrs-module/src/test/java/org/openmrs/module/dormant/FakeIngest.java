@@ -359,28 +359,42 @@ final class FakeIngest implements AutoCloseable {
 			items = Collections.singletonList(v);
 		}
 		for (int i = 0; i < items.size(); i++) {
-			if (!(items.get(i) instanceof Map)) {
-				return whole(i, "malformed", "structured event: not a JSON object");
-			}
-			Map<String, Object> e = MiniJson.obj(items.get(i));
-			Object sv = e.get("specversion");
-			if (sv == null || "".equals(sv)) {
-				return whole(i, "missing_attribute", "specversion is required");
-			}
-			if (!"1.0".equals(sv)) {
-				return whole(i, "unsupported_mode", "specversion \"" + sv + "\": only 1.0 is supported");
-			}
-			for (String a : new String[] { "id", "source", "type" }) {
-				if (!(e.get(a) instanceof String) || ((String) e.get(a)).isEmpty()) {
-					return whole(i, "missing_attribute", a + " is required");
+			Rejection rj = item(items.get(i), out);
+			if (rj != null) {
+				rj.index = i;
+				if (batch) {
+					// events.BatchError: the index is named in the problem too.
+					rj.problem = "batch event " + i + ": " + rj.problem;
 				}
+				return rj;
 			}
-			Object t = e.get("time");
-			if (t != null && !isTime(t)) {
-				return whole(i, "malformed", "time " + t + " is not RFC 3339");
-			}
-			out.add(e);
 		}
+		return null;
+	}
+
+	/** parseStructured: one event of the body, added to out when it has its attributes. */
+	private static Rejection item(Object v, List<Map<String, Object>> out) {
+		if (!(v instanceof Map)) {
+			return whole(0, "malformed", "structured event: not a JSON object");
+		}
+		Map<String, Object> e = MiniJson.obj(v);
+		Object sv = e.get("specversion");
+		if (sv == null || "".equals(sv)) {
+			return whole(0, "missing_attribute", "specversion is required");
+		}
+		if (!"1.0".equals(sv)) {
+			return whole(0, "unsupported_mode", "specversion \"" + sv + "\": only 1.0 is supported");
+		}
+		for (String a : new String[] { "id", "source", "type" }) {
+			if (!(e.get(a) instanceof String) || ((String) e.get(a)).isEmpty()) {
+				return whole(0, "missing_attribute", a + " is required");
+			}
+		}
+		Object t = e.get("time");
+		if (t != null && !isTime(t)) {
+			return whole(0, "malformed", "time " + t + " is not RFC 3339");
+		}
+		out.add(e);
 		return null;
 	}
 
@@ -408,7 +422,7 @@ final class FakeIngest implements AutoCloseable {
 		Map<String, Object> d = MiniJson.obj(e.get("data"));
 		for (Map.Entry<String, Object> f : d.entrySet()) {
 			if (f.getValue() != null && !(f.getValue() instanceof String)) {
-				return invalid("invalid_data", f.getKey(), "must be string");
+				return invalid("invalid_data", f.getKey(), "must be a string");
 			}
 		}
 		String event = str(d, "event");

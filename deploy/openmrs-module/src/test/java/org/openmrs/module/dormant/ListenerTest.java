@@ -80,6 +80,17 @@ public class ListenerTest extends HookFixture {
 		Check.equal(13L, h.counters().dropped, "the rest dropped and counted");
 	}
 
+	public void testActivatorNeverThrows() {
+		// Here OpenMRS's Context and slf4j are compile-only stubs that throw, as a half-started
+		// OpenMRS might: the module failing to start or stop must not take OpenMRS down with it.
+		DormantActivator a = new DormantActivator();
+		a.willStart();
+		a.started();
+		a.willStop();
+		a.stopped();
+		a.stopped();
+	}
+
 	public void testLoginsAreNotSlowedWhileTheDispatcherIsStuck() {
 		ingest.delayMs = 10_000;
 		settings.put(Config.REQUEST_TIMEOUT_MS, "20000");
