@@ -26,18 +26,33 @@ import (
 type memBackend struct {
 	o       admin.Overview
 	changes []string
+	// upcomingQueries records what the upcoming page asked for.
+	upcomingQueries []admin.UpcomingQuery
 }
 
 func (b *memBackend) Overview(context.Context, string, time.Time) (admin.Overview, error) {
 	return b.o, nil
 }
-func (b *memBackend) Upcoming(context.Context, string, time.Time) ([]admin.Upcoming, error) {
+
+// Upcoming pages 120 users, soonest (uuid-119) first, as a store does; the stores'
+// conformance suite holds the real search and sort.
+func (b *memBackend) Upcoming(_ context.Context, _ string, _ time.Time, q admin.UpcomingQuery) (admin.UpcomingPage, error) {
+	b.upcomingQueries = append(b.upcomingQueries, q)
 	var rows []admin.Upcoming
-	for i := 0; i < 120; i++ {
-		rows = append(rows, admin.Upcoming{UserUUID: fmt.Sprintf("uuid-%03d", i), Username: fmt.Sprintf("user%03d", i),
-			Rule: "inactive_after", Reason: "no login", DeactivateOn: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -i)})
+	for i := 119; i >= 0; i-- {
+		u := admin.Upcoming{UserUUID: fmt.Sprintf("uuid-%03d", i), Username: fmt.Sprintf("user%03d", i),
+			Rule: "inactive_after", Reason: "no login", DeactivateOn: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -i)}
+		if strings.Contains(u.Username+" "+u.UserUUID, strings.ToLower(q.Search)) && (q.UserUUID == "" || q.UserUUID == u.UserUUID) {
+			rows = append(rows, u)
+		}
 	}
-	return rows, nil
+	p := admin.UpcomingPage{Total: len(rows), Page: 1, Pages: 1, Rows: rows}
+	if q.PageSize > 0 {
+		p.Pages = max(1, (len(rows)+q.PageSize-1)/q.PageSize)
+		p.Page = min(max(q.Page, 1), p.Pages)
+		p.Rows = rows[(p.Page-1)*q.PageSize : min(p.Page*q.PageSize, len(rows))]
+	}
+	return p, nil
 }
 func (b *memBackend) History(_ context.Context, _ string, f admin.HistoryFilter) ([]admin.HistoryRow, error) {
 	return []admin.HistoryRow{{At: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Kind: "warned", Username: "=cmd|calc", Reason: "14 days left"}}, nil

@@ -13,8 +13,10 @@ import (
 // names the admin who made it (by), so the history records it.
 type Backend interface {
 	Overview(ctx context.Context, site string, now time.Time) (Overview, error)
-	// Upcoming lists the users with a deactivation pending, soonest first.
-	Upcoming(ctx context.Context, site string, now time.Time) ([]Upcoming, error)
+	// Upcoming gives one page of the users with a deactivation pending, searched and sorted
+	// as q says (soonest first by default). The store does the work: the page never sees a
+	// site's users one by one.
+	Upcoming(ctx context.Context, site string, now time.Time, q UpcomingQuery) (UpcomingPage, error)
 	// History lists decisions and actions, newest first, filtered.
 	History(ctx context.Context, site string, f HistoryFilter) ([]HistoryRow, error)
 	// Retired lists the users dormant retired, newest first.
@@ -112,6 +114,26 @@ type Upcoming struct {
 	// Warned is the last warning sent ("" when none yet), e.g. "7 days before".
 	Warned  string
 	WouldBe bool
+}
+
+// UpcomingQuery asks for a page of the upcoming list.
+type UpcomingQuery struct {
+	// Search keeps the users whose "username name uuid rule" holds it, ignoring case;
+	// % and _ are plain characters. Empty: everybody.
+	Search string
+	// Sort is "" (retirement date), "user", "login" (last activity) or "rule"; ties are
+	// broken by uuid, so pages never overlap.
+	Sort string
+	// UserUUID, when set, keeps only that user.
+	UserUUID string
+	// Page counts from 1 (past the last: the last); PageSize 0 gives every row.
+	Page, PageSize int
+}
+
+// UpcomingPage is one page of the upcoming list: Total users on Pages pages.
+type UpcomingPage struct {
+	Rows               []Upcoming
+	Total, Page, Pages int
 }
 
 // HistoryFilter narrows the history.

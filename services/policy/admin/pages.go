@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -104,38 +103,33 @@ type upcomingData struct {
 	Prev, Next         string
 }
 
+// upcomingSorts are the sort keys the upcoming page offers; any other shows the default.
+var upcomingSorts = map[string]bool{"": true, "user": true, "login": true, "rule": true}
+
+// maxSearch bounds the upcoming page's search text (a username is at most 50 characters).
+const maxSearch = 200
+
 func (s *Server) upcoming(w http.ResponseWriter, r *http.Request, sess Session, site string) {
-	rows, err := s.backend.Upcoming(r.Context(), site, s.now())
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	sortKey := r.URL.Query().Get("sort")
+	if !upcomingSorts[sortKey] {
+		sortKey = ""
+	}
+	if err := checkText("search", q, maxSearch); err != nil {
+		s.render(w, r, http.StatusBadRequest, "upcoming", view{Title: "Upcoming retirements", Session: sess, Site: site,
+			Error: strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), Data: upcomingData{Sort: sortKey, Page: 1, Pages: 1}})
+		return
+	}
+	page, err := strconv.Atoi(r.URL.Query().Get("page"))
+	if err != nil || page < 1 {
+		page = 1
+	}
+	res, err := s.backend.Upcoming(r.Context(), site, s.now(), UpcomingQuery{Search: q, Sort: sortKey, Page: page, PageSize: pageSize})
 	if err != nil {
 		s.fail(w, r, sess, site, "The upcoming retirements", err)
 		return
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if q != "" {
-		lq := strings.ToLower(q)
-		kept := rows[:0]
-		for _, u := range rows {
-			if strings.Contains(strings.ToLower(u.Username+" "+u.Name+" "+u.UserUUID+" "+u.Rule), lq) {
-				kept = append(kept, u)
-			}
-		}
-		rows = kept
-	}
-	sortKey := r.URL.Query().Get("sort")
-	sort.SliceStable(rows, func(i, j int) bool {
-		switch sortKey {
-		case "user":
-			return strings.ToLower(rows[i].Username) < strings.ToLower(rows[j].Username)
-		case "login":
-			return rows[i].LastActivity.Before(rows[j].LastActivity)
-		case "rule":
-			return rows[i].Rule < rows[j].Rule
-		default:
-			return rows[i].DeactivateOn.Before(rows[j].DeactivateOn)
-		}
-	})
-	d := upcomingData{Query: q, Sort: sortKey, Total: len(rows)}
-	d.Rows, d.Page, d.Pages = paginate(rows, r.URL.Query().Get("page"))
+	d := upcomingData{Rows: res.Rows, Query: q, Sort: sortKey, Total: res.Total, Page: res.Page, Pages: res.Pages}
 	link := func(p int) string {
 		v := url.Values{"page": {strconv.Itoa(p)}}
 		if q != "" {
@@ -153,17 +147,6 @@ func (s *Server) upcoming(w http.ResponseWriter, r *http.Request, sess Session, 
 		d.Next = link(d.Page + 1)
 	}
 	s.render(w, r, http.StatusOK, "upcoming", view{Title: "Upcoming retirements", Session: sess, Site: site, Data: d})
-}
-
-func paginate[T any](rows []T, pageParam string) ([]T, int, int) {
-	pages := max(1, (len(rows)+pageSize-1)/pageSize)
-	page, err := strconv.Atoi(pageParam)
-	if err != nil || page < 1 {
-		page = 1
-	}
-	page = min(page, pages)
-	from := (page - 1) * pageSize
-	return rows[from:min(from+pageSize, len(rows))], page, pages
 }
 
 func (s *Server) warnings(w http.ResponseWriter, r *http.Request, sess Session, site string) {

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dormant-dev/dormant/services/policy/admin"
 )
 
 func TestEveryPageRendersForASignedInAdmin(t *testing.T) {
@@ -156,5 +158,60 @@ func TestAPI(t *testing.T) {
 	}
 	if code, _ := do("GET", "/api/v1/sites/clinic-a/overview", "", nil); code != http.StatusUnauthorized {
 		t.Fatalf("after sign-out = %d, want 401", code)
+	}
+}
+
+// TestTheUpcomingPageAsksItsBackendForOnePage: the search, sort and page of the URL go to
+// the backend (which pages in its store), cleaned; what cannot be searched is refused
+// before the backend is asked.
+func TestTheUpcomingPageAsksItsBackendForOnePage(t *testing.T) {
+	h, _ := newHarness(t)
+	backend := h.backend
+	h.signIn("manager", "Manager123")
+	tests := []struct {
+		rule, query string
+		code        int
+		want        *admin.UpcomingQuery // nil: the backend is not asked
+		shown       []string
+	}{
+		{"no parameters: the first page of fifty, soonest first", "", http.StatusOK,
+			&admin.UpcomingQuery{Page: 1, PageSize: 50}, []string{"120 users, page 1 of 3", `href="?page=2"`}},
+		{"the search is trimmed and the sort kept in the links", "?q=+user1+&sort=user&page=2", http.StatusOK,
+			&admin.UpcomingQuery{Search: "user1", Sort: "user", Page: 2, PageSize: 50}, []string{"20 users", `value="user" selected`}},
+		{"an unknown sort shows the default order", "?sort=password", http.StatusOK,
+			&admin.UpcomingQuery{Page: 1, PageSize: 50}, []string{`value="" selected`}},
+		{"a page that is not a number is the first", "?page=x", http.StatusOK,
+			&admin.UpcomingQuery{Page: 1, PageSize: 50}, []string{"page 1 of 3"}},
+		{"a negative page is the first", "?page=-4", http.StatusOK,
+			&admin.UpcomingQuery{Page: 1, PageSize: 50}, []string{"page 1 of 3"}},
+		{"a page past the last shows the last, with a link back", "?page=9&sort=login", http.StatusOK,
+			&admin.UpcomingQuery{Sort: "login", Page: 9, PageSize: 50}, []string{"page 3 of 3", `href="?page=2&amp;sort=login"`}},
+		{"wildcards are searched as they are", "?q=%25_", http.StatusOK,
+			&admin.UpcomingQuery{Search: "%_", Page: 1, PageSize: 50}, []string{"0 users", "Nobody is due"}},
+		{"a search longer than 200 characters is refused", "?q=" + strings.Repeat("a", 201), http.StatusBadRequest,
+			nil, []string{"longer than 200 characters"}},
+		{"a search with control characters is refused", "?q=a%00b", http.StatusBadRequest,
+			nil, []string{"control characters"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.rule, func(t *testing.T) {
+			before := len(backend.upcomingQueries)
+			code, body, _ := h.get("/sites/clinic-a/upcoming" + tc.query)
+			if code != tc.code {
+				t.Fatalf("answered %d, want %d", code, tc.code)
+			}
+			for _, s := range tc.shown {
+				if !strings.Contains(body, s) {
+					t.Errorf("the page does not show %q", s)
+				}
+			}
+			asked := backend.upcomingQueries[before:]
+			switch {
+			case tc.want == nil && len(asked) != 0:
+				t.Fatalf("the backend was asked %+v", asked)
+			case tc.want != nil && (len(asked) != 1 || asked[0] != *tc.want):
+				t.Fatalf("the backend was asked %+v, want %+v", asked, *tc.want)
+			}
+		})
 	}
 }

@@ -145,28 +145,29 @@ func (b adminBackend) Overview(ctx context.Context, site string, now time.Time) 
 		return o, err
 	}
 	o.HeldBatches = len(held)
-	retired, err := b.p.actuatorStore.Decisions(ctx, site, actuator.OutcomeDeactivated, 100000)
-	if err != nil {
-		return o, err
-	}
 	monthStart := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
 	weekStart := now.Truncate(24*time.Hour).AddDate(0, 0, -int(now.Weekday()+6)%7)
 	const weeks = 12
 	o.RetiredPerWeek = make([]admin.WeekCount, weeks)
+	since := make([]time.Time, 0, weeks+1)
 	for i := range o.RetiredPerWeek {
 		o.RetiredPerWeek[i].WeekStart = weekStart.AddDate(0, 0, -7*(weeks-1-i))
+		since = append(since, o.RetiredPerWeek[i].WeekStart)
 	}
-	for _, r := range retired {
-		if !r.RecordedAt.Before(monthStart) {
-			o.RetiredThisMonth++
-		}
-		for i := weeks - 1; i >= 0; i-- {
-			if !r.RecordedAt.Before(o.RetiredPerWeek[i].WeekStart) {
-				o.RetiredPerWeek[i].Count++
-				break
-			}
+	// Counted in the actuator's store: the retirements of a national site are too many to read.
+	// A week's bar is what was recorded since its start less what since the next week's; the
+	// last week's holds everything after its start.
+	counts, err := b.p.actuatorStore.RetiredSince(ctx, site, append(since, monthStart))
+	if err != nil {
+		return o, err
+	}
+	for i := range o.RetiredPerWeek {
+		o.RetiredPerWeek[i].Count = counts[i]
+		if i+1 < weeks {
+			o.RetiredPerWeek[i].Count -= counts[i+1]
 		}
 	}
+	o.RetiredThisMonth = counts[weeks]
 	return o, nil
 }
 
@@ -178,35 +179,26 @@ func (b adminBackend) loadPolicy(ctx context.Context, site string) (policy.Loade
 	return b.p.engine.loadPolicy(ctx, s)
 }
 
-// Upcoming leaves out users exempted since the last tick: the next tick cancels their plan,
-// and the list shows now what the admin just did.
-func (b adminBackend) Upcoming(ctx context.Context, site string, now time.Time) ([]admin.Upcoming, error) {
-	exempt := map[string]bool{}
-	list, err := b.p.store.Exemptions(ctx, site)
+// Upcoming asks the store for one page: it leaves out users exempted since the last tick
+// (the next tick cancels their plan, and the list shows now what the admin just did).
+func (b adminBackend) Upcoming(ctx context.Context, site string, now time.Time, q admin.UpcomingQuery) (admin.UpcomingPage, error) {
+	res, err := b.p.store.Upcoming(ctx, site, policy.UpcomingQuery{Now: now, Search: q.Search, Sort: policy.UpcomingSort(q.Sort),
+		UserUUID: q.UserUUID, Page: q.Page, PageSize: q.PageSize})
 	if err != nil {
-		return nil, err
+		return admin.UpcomingPage{}, err
 	}
-	for _, e := range list {
-		if e.ActiveAt(now) {
-			exempt[e.UserUUID] = true
-		}
-	}
-	var out []admin.Upcoming
-	err = b.p.store.EachUser(ctx, site, func(c policy.Candidate) error {
-		st := c.State
-		if st.IsZero() || st.Requested || c.User.Retired || st.DeactivateOn.IsZero() || exempt[c.User.UUID] {
-			return nil
-		}
-		u := admin.Upcoming{UserUUID: c.User.UUID, Username: c.User.Username, Name: strings.TrimSpace(c.User.GivenName + " " + c.User.FamilyName),
-			LastLoginAt: c.User.LastLoginAt, LastActivity: st.Anchor, Rule: st.Rule, DeactivateOn: st.DeactivateOn, WouldBe: st.DryRun,
+	out := admin.UpcomingPage{Total: res.Total, Page: res.Page, Pages: res.Pages, Rows: make([]admin.Upcoming, 0, len(res.Rows))}
+	for _, r := range res.Rows {
+		st := r.State
+		u := admin.Upcoming{UserUUID: r.UserUUID, Username: r.Username, Name: r.Name(),
+			LastLoginAt: r.LastLoginAt, LastActivity: st.Anchor, Rule: st.Rule, DeactivateOn: st.DeactivateOn, WouldBe: st.DryRun,
 			Reason: fmt.Sprintf("no activity since %s", st.Anchor.Format("2006-01-02"))}
 		if st.Warned != 0 {
 			u.Warned = fmt.Sprintf("%d days before", int(st.Warned/policy.Day))
 		}
-		out = append(out, u)
-		return nil
-	})
-	return out, err
+		out.Rows = append(out.Rows, u)
+	}
+	return out, nil
 }
 
 func (b adminBackend) History(ctx context.Context, site string, f admin.HistoryFilter) ([]admin.HistoryRow, error) {

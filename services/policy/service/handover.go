@@ -57,14 +57,12 @@ func (b adminBackend) UserHandover(ctx context.Context, site, userUUID string, n
 		return admin.UserHandover{}, err
 	}
 	out := admin.UserHandover{UserUUID: u.UUID, Username: u.Username, Name: strings.TrimSpace(u.GivenName + " " + u.FamilyName)}
-	upcoming, err := b.Upcoming(ctx, site, now)
+	upcoming, err := b.Upcoming(ctx, site, now, admin.UpcomingQuery{UserUUID: userUUID})
 	if err != nil {
 		return admin.UserHandover{}, err
 	}
-	for i := range upcoming {
-		if upcoming[i].UserUUID == userUUID {
-			out.Upcoming = &upcoming[i]
-		}
+	if len(upcoming.Rows) == 1 {
+		out.Upcoming = &upcoming.Rows[0]
 	}
 	if out.Facts, err = b.p.handover.Facts(ctx, site, userUUID); err != nil {
 		return admin.UserHandover{}, err
