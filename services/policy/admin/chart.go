@@ -3,7 +3,9 @@ package admin
 import (
 	"fmt"
 	"html/template"
+	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // The age chart: users in AgeBucketCount buckets of AgeBucketDays, with the policy's
@@ -12,11 +14,17 @@ const (
 	bucketDays = AgeBucketDays
 	buckets    = AgeBucketCount
 	chartW     = 640
-	chartH     = 220
+	plotH      = 156
 	padL       = 40
 	padB       = 36
-	padT       = 28
 	barGap     = 4
+	// A threshold label's row is labelRowH high; the first row's baseline is labelBase above
+	// the plot. labelCharW over-estimates a character of the 11px label font, so labels the
+	// layout keeps apart never touch; labelGap is the least room between two labels.
+	labelRowH  = 14
+	labelBase  = 8
+	labelCharW = 6.6
+	labelGap   = 6
 )
 
 type overviewData struct {
@@ -41,8 +49,17 @@ func histogramSVG(o Overview) template.HTML {
 	for _, c := range counts {
 		peak = max(peak, c)
 	}
-	plotW, plotH := chartW-padL-10, chartH-padB-padT
+	plotW := chartW - padL - 10
 	barW := plotW / buckets
+	labels := placeLabels(o.Thresholds, func(days int) int { return padL + min(days, buckets*bucketDays)*barW/bucketDays })
+	rows := 1
+	for _, l := range labels {
+		rows = max(rows, l.row+1)
+	}
+	// The plot moves down by a row for every row of labels, so labels never reach the
+	// peak's tick or each other.
+	padT := labelBase + 6 + rows*labelRowH
+	chartH := padT + plotH + padB
 	var sb strings.Builder
 	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="age-chart-title"><title id="age-chart-title">Active users by days since last activity</title>`, chartW, chartH)
 	fmt.Fprintf(&sb, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, padL, padT+plotH, padL+plotW, padT+plotH)
@@ -61,14 +78,52 @@ func histogramSVG(o Overview) template.HTML {
 			fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="middle">%d</text>`, x, padT+plotH+14, i*bucketDays)
 		}
 	}
-	for _, th := range o.Thresholds {
-		days := min(th.Days, buckets*bucketDays)
-		x := padL + days*barW/bucketDays
-		fmt.Fprintf(&sb, `<line class="threshold" x1="%d" y1="%d" x2="%d" y2="%d"/><text class="threshold-label" x="%d" y="%d" text-anchor="middle">%s</text>`,
-			x, padT-4, x, padT+plotH, x, padT-8, template.HTMLEscapeString(th.Label))
+	// The lines stop at the plot's top, so a line never crosses another threshold's label.
+	for _, l := range labels {
+		fmt.Fprintf(&sb, `<line class="threshold" x1="%d" y1="%d" x2="%d" y2="%d"/><text class="threshold-label" x="%.1f" y="%d" text-anchor="middle">%s</text>`,
+			l.lineX, padT-3, l.lineX, padT+plotH, l.textX, padT-labelBase-l.row*labelRowH, template.HTMLEscapeString(l.text))
 	}
 	fmt.Fprintf(&sb, `<text class="tick" x="%d" y="%d" text-anchor="middle">days since last activity</text></svg>`, padL+plotW/2, chartH-4)
 	return template.HTML(sb.String())
+}
+
+// thresholdLabel is a threshold's line and label as drawn: the label centred on textX (the
+// line's x, moved inside the chart when it would run off an edge) in row (0 nearest the plot).
+type thresholdLabel struct {
+	text         string
+	lineX, row   int
+	textX, width float64
+}
+
+// placeLabels gives every threshold label the lowest row where it keeps labelGap from the
+// labels already in that row, taking them from left to right: labels of close thresholds
+// stagger upwards instead of overlapping, however many there are.
+func placeLabels(ths []Threshold, xOf func(days int) int) []thresholdLabel {
+	labels := make([]thresholdLabel, 0, len(ths))
+	for _, th := range ths {
+		w := float64(utf8.RuneCountInString(th.Label)) * labelCharW
+		x := float64(xOf(th.Days))
+		labels = append(labels, thresholdLabel{text: th.Label, lineX: int(x), width: w,
+			textX: min(max(x, w/2), chartW-w/2)})
+	}
+	sort.SliceStable(labels, func(i, j int) bool { return labels[i].textX < labels[j].textX })
+	var rowEnds []float64 // the right edge of the last label in each row
+	for i := range labels {
+		l := &labels[i]
+		left := l.textX - l.width/2
+		l.row = len(rowEnds)
+		for r, end := range rowEnds {
+			if left >= end+labelGap {
+				l.row = r
+				break
+			}
+		}
+		if l.row == len(rowEnds) {
+			rowEnds = append(rowEnds, 0)
+		}
+		rowEnds[l.row] = l.textX + l.width/2
+	}
+	return labels
 }
 
 // weeksSVG draws retirements per week as small bars.

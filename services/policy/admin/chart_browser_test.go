@@ -1,0 +1,64 @@
+package admin_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dormant-dev/dormant/services/policy/admin"
+	"github.com/dormant-dev/dormant/services/policy/admin/browsertest"
+)
+
+// layoutProblems measures the overview as Chromium draws it: threshold labels whose boxes
+// overlap or leave the chart, and tiles that wrap onto a second row. Empty: none.
+const layoutProblems = `(() => {
+  const out = [];
+  const svg = document.querySelector("svg.chart").getBoundingClientRect();
+  const boxes = [...document.querySelectorAll("svg.chart .threshold-label")].map(e => [e.textContent, e.getBoundingClientRect()]);
+  for (const [name, b] of boxes) {
+    if (b.left < svg.left - 0.5 || b.right > svg.right + 0.5 || b.top < svg.top - 0.5) out.push(name + " leaves the chart");
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, p] = boxes[i], [b, q] = boxes[j];
+    if (p.left < q.right && q.left < p.right && p.top < q.bottom && q.top < p.bottom) out.push(a + " overlaps " + b);
+  }
+  const tops = new Set([...document.querySelectorAll(".tiles li")].map(e => e.getBoundingClientRect().top));
+  if (tops.size !== 1) out.push("the tiles take " + tops.size + " rows");
+  return out.join("; ");
+})()`
+
+// TestThresholdLabelsNeverOverlapInABrowser draws the age chart with thresholds close
+// together, at its edges and past its end, and measures the labels in Chromium.
+func TestThresholdLabelsNeverOverlapInABrowser(t *testing.T) {
+	tests := []struct {
+		name       string
+		thresholds []admin.Threshold
+	}{
+		{"warning-two-weeks-before", []admin.Threshold{{Label: "retire", Days: 90}, {Label: "first warning", Days: 76}}},
+		{"five-within-ten-days", []admin.Threshold{{Label: "retire", Days: 90}, {Label: "first warning", Days: 80}, {Label: "second warning", Days: 83},
+			{Label: "third warning", Days: 86}, {Label: "last warning", Days: 89}}},
+		{"at-the-edges", []admin.Threshold{{Label: "warned from the first day", Days: 0}, {Label: "retired after a year", Days: 365}, {Label: "and one more", Days: 180}}},
+		{"same-day", []admin.Threshold{{Label: "retire", Days: 30}, {Label: "first warning", Days: 30}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newHarness(t)
+			b := browsertest.New(t) // its own: another harness's session cookie would sign it in
+			h.backend.o.Thresholds = tc.thresholds
+			b.Do(chromedp.Navigate(h.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")),
+				chromedp.SendKeys(chromedp.ID("username"), "manager"),
+				chromedp.SendKeys(chromedp.ID("password"), "Manager123"),
+				chromedp.Submit(chromedp.ID("password")),
+				chromedp.WaitVisible(chromedp.ID("tile-active")))
+			if n := browsertest.Value(b, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart .threshold-label").length`)); n != len(tc.thresholds) {
+				t.Fatalf("%d threshold labels, want %d", n, len(tc.thresholds))
+			}
+			if problems := browsertest.Value(b, chromedp.Evaluate[string](layoutProblems)); problems != "" {
+				b.Screenshot(fmt.Sprintf("overview-%s", tc.name))
+				t.Fatal(problems)
+			}
+			b.Screenshot(fmt.Sprintf("overview-%s", tc.name))
+		})
+	}
+}
