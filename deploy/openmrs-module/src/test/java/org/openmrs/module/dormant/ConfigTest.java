@@ -72,9 +72,11 @@ public class ConfigTest extends HookFixture {
 		Check.equal(List.of(), ok.notes, "and need no notes");
 
 		String[][] cases = { // setting, value, problem expected (a part of it)
-		        { Config.SITE, "Site A", "dormant.site must match" }, { Config.SITE, "x".repeat(41), "dormant.site must match" },
+		        { Config.SITE, "Site A", "dormant.site must match" },
+		        { Config.SITE, "x".repeat(41), "dormant.site must match" },
 		        { Config.INGEST_URL, "ftp://x/", "dormant.ingestUrl must be an http(s) URL" },
-		        { Config.INGEST_URL, "http://", "dormant.ingestUrl" }, { Config.INGEST_URL, "not a url", "dormant.ingestUrl" },
+		        { Config.INGEST_URL, "http://", "dormant.ingestUrl" },
+		        { Config.INGEST_URL, "not a url", "dormant.ingestUrl" },
 		        { Config.TOKEN, "  ", "dormant.token is not set" }, };
 		for (String[] c : cases) {
 			Map<String, String> bad = new HashMap<>(m);
@@ -86,7 +88,8 @@ public class ConfigTest extends HookFixture {
 		}
 
 		String[][] numbers = { // setting, bad value, the default it falls back to
-		        { Config.BATCH_SIZE, "lots", "100" }, { Config.BATCH_SIZE, "0", "100" }, { Config.BATCH_SIZE, "10001", "100" },
+		        { Config.BATCH_SIZE, "lots", "100" }, { Config.BATCH_SIZE, "0", "100" },
+		        { Config.BATCH_SIZE, "10001", "100" },
 		        { Config.QUEUE_CAPACITY, "-1", "10000" }, { Config.SPOOL_MAX_BYTES, "1023", "67108864" },
 		        { Config.MAX_ATTEMPTS, "1.5", "4" }, };
 		for (String[] c : numbers) {

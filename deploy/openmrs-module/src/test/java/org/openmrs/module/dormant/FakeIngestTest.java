@@ -87,8 +87,10 @@ public class FakeIngestTest implements AutoCloseable {
 		                "\"reason\":\"unsupported_mode\"", null },
 		        { "not JSON", FakeIngest.PATH, "POST", FakeIngest.BATCH, bearer, "[{", 400,
 		                "{\"accepted\":0,\"rejected\":[{\"index\":0,\"reason\":\"malformed\"", null },
-		        { "no id", FakeIngest.PATH, "POST", FakeIngest.BATCH, bearer, "[" + ok + "," + ok.replace("\"id\":\"e1\",", "") + "]",
-		                400, "{\"index\":1,\"reason\":\"missing_attribute\",\"problem\":\"batch event 1: decode event: missing_attribute: id is required\"}",
+		        { "no id", FakeIngest.PATH, "POST", FakeIngest.BATCH, bearer,
+		                "[" + ok + "," + ok.replace("\"id\":\"e1\",", "") + "]", 400,
+		                "{\"index\":1,\"reason\":\"missing_attribute\","
+		                        + "\"problem\":\"batch event 1: decode event: missing_attribute: id is required\"}",
 		                null },
 		        { "another site", FakeIngest.PATH, "POST", FakeIngest.BATCH, bearer,
 		                "[" + event("e2", "site-b", Map.of()) + "]", 403,
