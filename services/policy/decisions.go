@@ -16,6 +16,11 @@ var ErrStaleTick = errors.New("tick is not newer than the last one processed")
 // ErrNotPending is returned when a held batch is approved or rejected after it was decided.
 var ErrNotPending = errors.New("held batch is not pending")
 
+// ErrNotCommitted is returned by RecordFailure when the failed decision is not in the history
+// yet: the actuator can fail a request before the tick that published it has committed, and
+// the user's state is then not (yet) the request's plan.
+var ErrNotCommitted = errors.New("the failed decision is not committed yet")
+
 // SiteState is what the policy keeps per site between ticks.
 type SiteState struct {
 	Site string
@@ -56,6 +61,10 @@ const (
 	HistoryExemptionAdded   = "exemption_added"
 	HistoryExemptionEnded   = "exemption_ended"
 	HistoryExemptionRemoved = "exemption_removed"
+	// HistoryFailureRecorded: the actuator gave up on a deactivation (its error, attempts and
+	// whether a retry may pass are in the reason) and the policy returned the user to due,
+	// or kept a plan that had moved on since the request.
+	HistoryFailureRecorded = "failure_recorded"
 )
 
 // HistoryEntry is one line of the decision history.
@@ -131,6 +140,33 @@ func StillHeld(site, userUUID string, st State, decisionID string) bool {
 	return st.Requested && DecisionID(site, userUUID, st) == decisionID
 }
 
+// DeactivationFailure is what the policy does when the actuator gives up on a request: the
+// user returns to due (Due, applied only while StillHeld holds for the stored state, so a
+// login or a newer plan since the request wins), and the history records Applied, or Kept
+// when the plan had moved on. EventID (the failure event's id) is recorded with the entry
+// and makes a redelivery change nothing.
+type DeactivationFailure struct {
+	Site    string
+	EventID string
+	Due     DueAgain
+	Applied HistoryEntry
+	Kept    HistoryEntry
+	// Settle records Kept even when the decision (an entry of kind requested or released
+	// with its id) is not in the history; without it that case is ErrNotCommitted and
+	// changes nothing, so the caller tries again once the tick has committed.
+	Settle bool
+}
+
+// FailureOutcome is what RecordFailure did.
+type FailureOutcome string
+
+// Failure outcomes.
+const (
+	FailureDueAgain  FailureOutcome = "due_again" // the user is due again (Applied recorded)
+	FailureKept      FailureOutcome = "kept"      // the plan had moved on (Kept recorded)
+	FailureDuplicate FailureOutcome = "duplicate" // the event was recorded before: nothing changed
+)
+
 // TickCommit is everything one tick changes for one site, stored atomically: a crash before
 // it leaves the site as it was, so the redelivered tick decides the same again.
 type TickCommit struct {
@@ -188,6 +224,14 @@ type DecisionStore interface {
 	// DueAgain), all in one transaction; ErrNotPending when it was decided already (nothing
 	// changes), ErrNotFound when unknown.
 	DecideHeld(ctx context.Context, site, batchID string, status HeldStatus, by string, at time.Time, h []HistoryEntry, due []DueAgain) error
+
+	// RecordFailure applies f in one transaction: nothing when the user's history already
+	// has a HistoryFailureRecorded entry with f.EventID (FailureDuplicate); otherwise the
+	// user's state becomes f.Due.State with f.Applied recorded while StillHeld holds for the
+	// stored state (FailureDueAgain), else f.Kept is recorded and the state left alone
+	// (FailureKept), or, when the decision is not in the history yet and !f.Settle, nothing
+	// changes and the error is ErrNotCommitted.
+	RecordFailure(ctx context.Context, f DeactivationFailure) (FailureOutcome, error)
 
 	// History returns the site's history, oldest first, for one user (userUUID "" for all).
 	History(ctx context.Context, site, userUUID string) ([]HistoryEntry, error)

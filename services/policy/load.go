@@ -32,7 +32,7 @@ var Keys = []string{
 	"enabled", "dry_run", "inactive_after", "warn_before",
 	"demo.username_prefixes", "demo.family_names", "demo.system_id_pattern", "demo.property", "demo.max_age",
 	"exempt_roles", "never_touch", "max_deactivations_per_tick", "max_deactivations_percent",
-	"max_clock_jump", "feed_silence_window", "rejection_cooloff", "custom_rules",
+	"max_clock_jump", "feed_silence_window", "rejection_cooloff", "failure_retry_after", "custom_rules",
 }
 
 // GlobalProperties maps each OpenMRS global property dormant reads to the policy key it sets.
@@ -54,6 +54,7 @@ var GlobalProperties = map[string]string{
 	"dormant.maxClockJumpDays":        "max_clock_jump",
 	"dormant.feedSilenceWindowDays":   "feed_silence_window",
 	"dormant.rejectionCooloffDays":    "rejection_cooloff",
+	"dormant.failureRetryAfterDays":   "failure_retry_after",
 }
 
 // CoreRetireDays is OpenMRS core's own auto-retire setting (2.7+), in days.
@@ -83,6 +84,7 @@ type file struct {
 	MaxClockJump            *string     `yaml:"max_clock_jump"`
 	FeedSilenceWindow       *string     `yaml:"feed_silence_window"`
 	RejectionCoolOff        *string     `yaml:"rejection_cooloff"`
+	FailureRetryAfter       *string     `yaml:"failure_retry_after"`
 	CustomRules             *[]ruleFile `yaml:"custom_rules"`
 }
 
@@ -260,6 +262,7 @@ func (l *Loaded) applyFile(block *yaml.Node) []error {
 	dur("max_clock_jump", f.MaxClockJump, &p.MaxClockJump)
 	dur("feed_silence_window", f.FeedSilenceWindow, &p.FeedSilenceWindow)
 	dur("rejection_cooloff", f.RejectionCoolOff, &p.RejectionCoolOff)
+	dur("failure_retry_after", f.FailureRetryAfter, &p.FailureRetryAfter)
 	if f.CustomRules != nil {
 		p.CustomRules = nil
 		for i, r := range *f.CustomRules {
@@ -291,7 +294,7 @@ func (l *Loaded) applyProperty(key, v string) error {
 		} else {
 			p.DryRun = b
 		}
-	case "inactive_after", "demo.max_age", "max_clock_jump", "feed_silence_window", "rejection_cooloff":
+	case "inactive_after", "demo.max_age", "max_clock_jump", "feed_silence_window", "rejection_cooloff", "failure_retry_after":
 		d, err := ParseDuration(v)
 		if err != nil {
 			return err
@@ -305,6 +308,8 @@ func (l *Loaded) applyProperty(key, v string) error {
 			p.MaxClockJump = d
 		case "rejection_cooloff":
 			p.RejectionCoolOff = d
+		case "failure_retry_after":
+			p.FailureRetryAfter = d
 		default:
 			p.FeedSilenceWindow = d
 		}

@@ -80,6 +80,7 @@ max_deactivations_percent: 2.5
 max_clock_jump: 1d
 feed_silence_window: 7d
 rejection_cooloff: 45d
+failure_retry_after: 2d
 custom_rules:
   - name: locums
     expr: 'user.properties["contract"] == "locum"'
@@ -100,8 +101,8 @@ func TestLoadReadsEveryKeyOfTheFile(t *testing.T) {
 		WarnBefore:  []time.Duration{14 * policy.Day, 3 * policy.Day, policy.Day},
 		ExemptRoles: []string{"Superuser"}, NeverTouch: []string{"kiosk"},
 		MaxDeactivationsPerTick: 20, MaxDeactivationsPercent: 2.5, MaxClockJump: policy.Day, FeedSilenceWindow: 7 * policy.Day,
-		RejectionCoolOff: 45 * policy.Day,
-		CustomRules:      []policy.CustomRule{{Name: "locums", Expr: `user.properties["contract"] == "locum"`, Action: policy.ActionShorten, Period: 30 * policy.Day}},
+		RejectionCoolOff: 45 * policy.Day, FailureRetryAfter: 2 * policy.Day,
+		CustomRules: []policy.CustomRule{{Name: "locums", Expr: `user.properties["contract"] == "locum"`, Action: policy.ActionShorten, Period: 30 * policy.Day}},
 	}
 	if p.Version() != want.Version() {
 		t.Fatalf("loaded\n %+v\nwant\n %+v", p, want)
@@ -131,6 +132,7 @@ func TestGlobalPropertiesOverrideTheFile(t *testing.T) {
 		"dormant.maxClockJumpDays":        "3",
 		"dormant.feedSilenceWindowDays":   "0",
 		"dormant.rejectionCooloffDays":    "20",
+		"dormant.failureRetryAfterDays":   "3",
 		"dormant.ingestUrl":               "https://dormant.example.org/ingest",
 		"users.numberOfDaysToRetire":      "30",
 	}
@@ -145,7 +147,7 @@ func TestGlobalPropertiesOverrideTheFile(t *testing.T) {
 		p.Demo.SystemIDPattern != "^X" || p.Demo.Property != (policy.PropertyMatch{Name: "kind", Value: "demo"}) ||
 		!slices.Equal(p.ExemptRoles, []string{"System Developer", "Provider Manager"}) || !slices.Equal(p.NeverTouch, []string{"scanner"}) ||
 		p.MaxDeactivationsPerTick != 10 || p.MaxDeactivationsPercent != 1 || p.MaxClockJump != 3*policy.Day || p.FeedSilenceWindow != 0 ||
-		p.RejectionCoolOff != 20*policy.Day {
+		p.RejectionCoolOff != 20*policy.Day || p.FailureRetryAfter != 3*policy.Day {
 		t.Fatalf("effective policy %+v", p)
 	}
 	for _, k := range policy.Keys {
@@ -252,6 +254,8 @@ func TestValidateNamesTheBadField(t *testing.T) {
 		{"the feed window cannot be negative", func(p *policy.Policy) { p.FeedSilenceWindow = -1 }, "feed_silence_window"},
 		{"a rejection holds at least a day", func(p *policy.Policy) { p.RejectionCoolOff = 23 * time.Hour }, "rejection_cooloff"},
 		{"a rejection cool-off cannot be off", func(p *policy.Policy) { p.RejectionCoolOff = 0 }, "rejection_cooloff"},
+		{"a failed deactivation waits at least a day", func(p *policy.Policy) { p.FailureRetryAfter = 23 * time.Hour }, "failure_retry_after"},
+		{"a failure retry cannot be off", func(p *policy.Policy) { p.FailureRetryAfter = 0 }, "failure_retry_after"},
 		{"a custom rule needs a proper name", func(p *policy.Policy) {
 			p.CustomRules = []policy.CustomRule{{Name: "Bad Name", Expr: "true", Action: policy.ActionExempt}}
 		}, "custom_rules[0].name"},

@@ -59,6 +59,10 @@ type Policy struct {
 	// again at the earliest: they return to due, are warned afresh for the new day and then
 	// go through the guard again (docs/policy.md, "Held batches").
 	RejectionCoolOff time.Duration
+	// FailureRetryAfter is how long after the actuator gives up on a deactivation the user
+	// is proposed again: they return to due with the deactivation day moved this far
+	// (docs/policy.md, "Failed deactivations").
+	FailureRetryAfter time.Duration
 	// CustomRules are CEL expressions over the user that exempt it or shorten its period.
 	CustomRules []CustomRule
 }
@@ -128,6 +132,12 @@ func DefaultPolicy() Policy {
 		// come round again, and it is short enough that nobody escapes the policy by a
 		// rejection alone: with the default warnings they are warned again from day 16.
 		RejectionCoolOff: 30 * Day,
+		// The actuator has already retried for minutes (DORMANT_ACTUATOR_MAX_ATTEMPTS with
+		// backoff) when it gives up: what is left is an outage, a missing privilege or a
+		// misconfiguration that needs a person. A day gives them time to fix it, keeps a
+		// dormant account live at most a day longer per failure, and reminds the admins
+		// daily (the failure alert) until it is fixed.
+		FailureRetryAfter: Day,
 	}
 }
 
@@ -208,6 +218,11 @@ func (p Policy) Validate() error {
 		// that does not hold is no decision.
 		bad("rejection_cooloff", formatDuration(p.RejectionCoolOff), "must be at least 1d")
 	}
+	if p.FailureRetryAfter < Day {
+		// Shorter would retry on the next daily tick at the earliest anyway, and with a
+		// shorter clock period hammer a failing OpenMRS and flood the admins with alerts.
+		bad("failure_retry_after", formatDuration(p.FailureRetryAfter), "must be at least 1d")
+	}
 	names := map[string]bool{}
 	for i, r := range p.CustomRules {
 		at := fmt.Sprintf("custom_rules[%d]", i)
@@ -261,6 +276,7 @@ type canonical struct {
 	MaxClockJump   int64        `json:"max_clock_jump_s"`
 	FeedSilence    int64        `json:"feed_silence_window_s"`
 	CoolOff        int64        `json:"rejection_cooloff_s"`
+	FailureRetry   int64        `json:"failure_retry_after_s"`
 	CustomRules    []CustomRule `json:"custom_rules"`
 	FormatRevision int          `json:"format"`
 }
@@ -288,7 +304,7 @@ func (p Policy) Version() string {
 		ExemptRoles: sortedCopy(p.ExemptRoles), NeverTouch: sortedCopy(lowerAll(p.NeverTouch)),
 		MaxPerTick: p.MaxDeactivationsPerTick, MaxPercent: p.MaxDeactivationsPercent,
 		MaxClockJump: int64(p.MaxClockJump / time.Second), FeedSilence: int64(p.FeedSilenceWindow / time.Second),
-		CoolOff:     int64(p.RejectionCoolOff / time.Second),
+		CoolOff: int64(p.RejectionCoolOff / time.Second), FailureRetry: int64(p.FailureRetryAfter / time.Second),
 		CustomRules: p.CustomRules, FormatRevision: 1,
 	}
 	raw, err := json.Marshal(c)

@@ -43,6 +43,7 @@ func (p Policy) Values() map[string]string {
 		"max_clock_jump":             formatDuration(p.MaxClockJump),
 		"feed_silence_window":        formatDuration(p.FeedSilenceWindow),
 		"rejection_cooloff":          formatDuration(p.RejectionCoolOff),
+		"failure_retry_after":        formatDuration(p.FailureRetryAfter),
 		"custom_rules":               strings.Join(rules, "; "),
 	}
 }

@@ -20,6 +20,12 @@ type ActivityRecorder interface {
 	SetRetired(ctx context.Context, site, userUUID string, retired bool) (bool, error)
 }
 
+// FailureRecorder is told of each dormant.user.deactivation.failed, with the event's time and
+// id (the same on a redelivery): the policy returns the user to due (service/failed.go).
+type FailureRecorder interface {
+	DeactivationFailed(ctx context.Context, site string, at time.Time, eventID string, d *events.DeactivationFailed) error
+}
+
 // ActivityFeed folds the actuator's outcomes into the policy projection: a retirement marks
 // the user retired at once (not only at the next roster sync, so counts, lists and previews
 // are right meanwhile), and dormant.user.reactivated unmarks it and counts as activity at the
@@ -28,7 +34,8 @@ type ActivityRecorder interface {
 // warnings) instead of being retired again at the next tick, and a deactivation request
 // decided before the reactivation is superseded when it reaches the actuator. It runs in the
 // policy service beside the projection, so it works whoever reactivated (the admin page in
-// this process, or `dormant reactivate` in another).
+// this process, or `dormant reactivate` in another). A failed deactivation goes to Failures,
+// which returns the user to due so the policy proposes it again.
 //
 // The projection's last_login_at then reads "last activity" for such a user; the record of
 // who reactivated and why is the actuator's (Store.Reactivations).
@@ -38,6 +45,9 @@ type ActivityFeed struct {
 	recorder ActivityRecorder
 	js       jetstream.JetStream
 	ns       events.Namespace
+	// Failures, when set, is told of every failed deactivation; without it they are skipped
+	// as before (the feed consumes the whole actions stream).
+	Failures FailureRecorder
 }
 
 // NewActivityFeed creates the durable consumer of the actions stream (deactivations and
@@ -45,7 +55,7 @@ type ActivityFeed struct {
 func NewActivityFeed(ctx context.Context, log *zap.Logger, js jetstream.JetStream, ns events.Namespace, consumer string, r ActivityRecorder) (*ActivityFeed, error) {
 	cons, err := js.CreateOrUpdateConsumer(ctx, ns.StreamActions(), jetstream.ConsumerConfig{
 		Durable:       consumer,
-		Description:   "policy: retirements and reactivations folded into the projection (fresh grace period)",
+		Description:   "policy: retirements, reactivations (fresh grace period) and failed deactivations (due again) folded into the projection",
 		FilterSubject: ns.ActionsAll(),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
@@ -87,6 +97,12 @@ func (f *ActivityFeed) apply(ctx context.Context, msgs []jetstream.Msg) error {
 		case *events.UserDeactivated:
 			if _, err := f.recorder.SetRetired(ctx, site, d.UserUUID, true); err != nil {
 				return err
+			}
+		case *events.DeactivationFailed:
+			if f.Failures != nil {
+				if err := f.Failures.DeactivationFailed(ctx, site, ev.Time().UTC(), ev.ID(), d); err != nil {
+					return err
+				}
 			}
 		case *events.UserReactivated:
 			if _, err := f.recorder.SetRetired(ctx, site, d.UserUUID, false); err != nil {

@@ -160,4 +160,4 @@ var funcs = template.FuncMap{
 }
 
 // HistoryKinds are the kinds of history entry the filter offers.
-var HistoryKinds = []string{"warned", "deactivation_requested", "deactivated", "deactivation_failed", "superseded", "held", "approved", "rejected", "released", "cancelled", "exemption_added", "exemption_ended", "exemption_removed", "reactivated"}
+var HistoryKinds = []string{"warned", "deactivation_requested", "deactivated", "deactivation_failed", "superseded", "held", "approved", "rejected", "released", "cancelled", "failure_recorded", "exemption_added", "exemption_ended", "exemption_removed", "reactivated"}

@@ -478,35 +478,93 @@ func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status pol
 // before (and the change is skipped) or waits for this transaction.
 func dueAgain(ctx context.Context, tx pgx.Tx, site string, due []policy.DueAgain) error {
 	for _, d := range due {
-		var st policy.State
-		var warned int64
-		err := tx.QueryRow(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
-			FROM policy_states WHERE site = $1 AND user_uuid = $2 FOR UPDATE`, site, d.UserUUID).
-			Scan(&st.Rule, &st.Anchor, &st.Due, &st.DeactivateOn, &warned, &st.Requested, &st.DryRun)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read state of %s: %w", d.UserUUID, err)
-		}
-		st.Anchor, st.Due, st.DeactivateOn, st.Warned = st.Anchor.UTC(), st.Due.UTC(), st.DeactivateOn.UTC(), time.Duration(warned)
-		if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
-			continue
-		}
-		n := d.State
-		if n.IsZero() {
-			if _, err := tx.Exec(ctx, `DELETE FROM policy_states WHERE site = $1 AND user_uuid = $2`, site, d.UserUUID); err != nil {
-				return fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
-			}
-			continue
-		}
-		if _, err := tx.Exec(ctx, `UPDATE policy_states SET rule = $3, anchor = $4, due = $5, deactivate_on = $6, warned_ns = $7,
-			requested = $8, dry_run = $9 WHERE site = $1 AND user_uuid = $2`,
-			site, d.UserUUID, n.Rule, n.Anchor, n.Due, n.DeactivateOn, int64(n.Warned), n.Requested, n.DryRun); err != nil {
-			return fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+		if _, err := dueAgainOne(ctx, tx, site, d); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// dueAgainOne applies d if its user is still on the plan and reports whether it did.
+func dueAgainOne(ctx context.Context, tx pgx.Tx, site string, d policy.DueAgain) (bool, error) {
+	var st policy.State
+	var warned int64
+	err := tx.QueryRow(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
+		FROM policy_states WHERE site = $1 AND user_uuid = $2 FOR UPDATE`, site, d.UserUUID).
+		Scan(&st.Rule, &st.Anchor, &st.Due, &st.DeactivateOn, &warned, &st.Requested, &st.DryRun)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read state of %s: %w", d.UserUUID, err)
+	}
+	st.Anchor, st.Due, st.DeactivateOn, st.Warned = st.Anchor.UTC(), st.Due.UTC(), st.DeactivateOn.UTC(), time.Duration(warned)
+	if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
+		return false, nil
+	}
+	n := d.State
+	if n.IsZero() {
+		if _, err := tx.Exec(ctx, `DELETE FROM policy_states WHERE site = $1 AND user_uuid = $2`, site, d.UserUUID); err != nil {
+			return false, fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
+		}
+		return true, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE policy_states SET rule = $3, anchor = $4, due = $5, deactivate_on = $6, warned_ns = $7,
+		requested = $8, dry_run = $9 WHERE site = $1 AND user_uuid = $2`,
+		site, d.UserUUID, n.Rule, n.Anchor, n.Due, n.DeactivateOn, int64(n.Warned), n.Requested, n.DryRun); err != nil {
+		return false, fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+	}
+	return true, nil
+}
+
+// RecordFailure implements policy.DecisionStore.
+func (s *Store) RecordFailure(ctx context.Context, f policy.DeactivationFailure) (policy.FailureOutcome, error) {
+	var out policy.FailureOutcome
+	// The history is written inside fn, not by inTx: which entry (if any) depends on what
+	// the transaction finds.
+	err := s.inTx(ctx, "record failed deactivation "+f.Due.DecisionID, nil, func(tx pgx.Tx) error {
+		// Two deliveries of the same event (a redelivery racing a slow first one, another
+		// replica) serialise on this lock, so the second finds the first's entry. The state
+		// row alone cannot serve: a user may have none.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "failure|"+f.Site+"|"+f.Due.UserUUID+"|"+f.EventID); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		var dup bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_history WHERE site = $1 AND user_uuid = $2 AND kind = $3 AND event_id = $4)`,
+			f.Site, f.Due.UserUUID, policy.HistoryFailureRecorded, f.EventID).Scan(&dup); err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
+		if dup {
+			out = policy.FailureDuplicate
+			return nil
+		}
+		applied, err := dueAgainOne(ctx, tx, f.Site, f.Due)
+		if err != nil {
+			return err
+		}
+		if !applied && !f.Settle {
+			var decided bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM policy_history WHERE site = $1 AND user_uuid = $2 AND event_id = $3 AND kind IN ($4, $5))`,
+				f.Site, f.Due.UserUUID, f.Due.DecisionID, policy.HistoryRequested, policy.HistoryReleased).Scan(&decided); err != nil {
+				return fmt.Errorf("read history: %w", err)
+			}
+			if !decided {
+				return policy.ErrNotCommitted
+			}
+		}
+		h := f.Kept
+		out = policy.FailureKept
+		if applied {
+			h, out = f.Applied, policy.FailureDueAgain
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO policy_history (site, user_uuid, kind, at, policy_version, by_user, reason, event_id, batch_id, would_be)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, f.Site, f.Due.UserUUID, policy.HistoryFailureRecorded, h.At, h.PolicyVersion, h.By, h.Reason, f.EventID, h.BatchID, h.WouldBe)
+		if err != nil {
+			return fmt.Errorf("record history: %w", err)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // History implements policy.DecisionStore.

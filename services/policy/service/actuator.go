@@ -48,6 +48,10 @@ func (p *Policy) addActuator(ctx context.Context, d Deps) error {
 	if err != nil {
 		return err
 	}
+	// A failed deactivation returns the user to due (failed.go). Like the rest of the feed it
+	// only changes the store, so every replica may take it; the admins are told by the
+	// notifier, which runs on the leader.
+	feed.Failures = newFailures(p.engine, p.opts.AckWait)
 	// One actuator per cluster: its rate limit (DORMANT_ACTUATOR_RATE) is then the rate
 	// OpenMRS sees, however many replicas run. The feed only folds events into the
 	// projection, which every replica may do.

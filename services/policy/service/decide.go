@@ -511,6 +511,8 @@ type decisionMetrics struct {
 	decisions     *prometheus.CounterVec
 	plan          prometheus.Histogram
 	publishCommit prometheus.Histogram
+	// failures counts the actuator's failed deactivations by what the policy did with them.
+	failures *prometheus.CounterVec
 }
 
 func newDecisionMetrics(reg prometheus.Registerer) *decisionMetrics {
@@ -529,7 +531,11 @@ func newDecisionMetrics(reg prometheus.Registerer) *decisionMetrics {
 			Help:    "Time to publish one site's tick decisions and commit its state.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dormant_policy_failed_deactivations_total",
+			Help: "Failed deactivations the policy recorded, by site and outcome (due_again: proposed again after failure_retry_after; kept: the plan had moved on; duplicate: a redelivery).",
+		}, []string{"site", "outcome"}),
 	}
-	reg.MustRegister(m.decisions, m.plan, m.publishCommit)
+	reg.MustRegister(m.decisions, m.plan, m.publishCommit, m.failures)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
 	"github.com/dormant-dev/dormant/services/platform/testenv"
+	"github.com/dormant-dev/dormant/services/policy/actuator"
 )
 
 // engines opens an empty database of each engine the policy runs on.
@@ -185,6 +187,54 @@ func (h *harness) settle() {
 			}
 			if time.Now().After(deadline) {
 				h.t.Fatalf("%s: acked up to %d, want %d", consumer, info.AckFloor.Stream, want)
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}
+}
+
+// withoutActuator restarts the service without the actuator, for a test of the decisions
+// alone on sites without an OpenMRS connection: there the actuator fails every request at
+// once and the policy returns the user to due (failed_test.go), at a moment that would race
+// with what the test checks. The requests wait, unconsumed, on the durable consumer.
+func (h *harness) withoutActuator() {
+	h.t.Helper()
+	h.stop()
+	h.p.singletons = slices.DeleteFunc(h.p.singletons, func(c component) bool {
+		_, ok := c.(*actuator.Actuator)
+		return ok
+	})
+	h.start()
+}
+
+// actionsSettled waits until the actuator has settled every deactivation request and the
+// projection's actions feed every outcome: what a failure changes is then in the store. The
+// sites of these tests have no OpenMRS connection (or a fake one), so the actuator fails or
+// carries out each request at once.
+func (h *harness) actionsSettled() {
+	h.t.Helper()
+	// In this order: the actuator publishes its outcome before it acks the request, so once
+	// it has settled, the feed has the outcome to consume.
+	for _, c := range []struct{ stream, consumer string }{
+		{h.ns.StreamDecisions(), h.p.opts.Actuator.Consumer},
+		{h.ns.StreamActions(), h.p.opts.Actuator.Consumer + "-projection"},
+	} {
+		stream, consumer := c.stream, c.consumer
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			c, err := h.js.Consumer(h.ctx, stream, consumer)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			info, err := c.Info(h.ctx)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if info.NumPending == 0 && info.NumAckPending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				h.t.Fatalf("%s: %d pending, %d awaiting an ack after 20s", consumer, info.NumPending, info.NumAckPending)
 			}
 			time.Sleep(3 * time.Millisecond)
 		}

@@ -468,36 +468,44 @@ func (s *Store) DecideHeld(ctx context.Context, site, batchID string, status pol
 // the transaction (SQLite has one writer: no tick commits in between).
 func dueAgain(ctx context.Context, tx *sql.Tx, site string, due []policy.DueAgain) error {
 	for _, d := range due {
-		var st policy.State
-		var anchor, dueAt, deactivateOn sql.NullInt64
-		var warned int64
-		err := tx.QueryRowContext(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
-			FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID).
-			Scan(&st.Rule, &anchor, &dueAt, &deactivateOn, &warned, &st.Requested, &st.DryRun)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read state of %s: %w", d.UserUUID, err)
-		}
-		st.Anchor, st.Due, st.DeactivateOn, st.Warned = fromMicro(anchor), fromMicro(dueAt), fromMicro(deactivateOn), time.Duration(warned)
-		if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
-			continue
-		}
-		n := d.State
-		if n.IsZero() {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID); err != nil {
-				return fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
-			}
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE policy_states SET rule = ?, anchor = ?, due = ?, deactivate_on = ?, warned_ns = ?,
-			requested = ?, dry_run = ? WHERE site = ? AND user_uuid = ?`,
-			n.Rule, n.Anchor.UnixMicro(), n.Due.UnixMicro(), n.DeactivateOn.UnixMicro(), int64(n.Warned), n.Requested, n.DryRun, site, d.UserUUID); err != nil {
-			return fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+		if _, err := dueAgainOne(ctx, tx, site, d); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// dueAgainOne applies d if its user is still on the plan and reports whether it did.
+func dueAgainOne(ctx context.Context, tx *sql.Tx, site string, d policy.DueAgain) (bool, error) {
+	var st policy.State
+	var anchor, dueAt, deactivateOn sql.NullInt64
+	var warned int64
+	err := tx.QueryRowContext(ctx, `SELECT rule, anchor, due, deactivate_on, warned_ns, requested, dry_run
+		FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID).
+		Scan(&st.Rule, &anchor, &dueAt, &deactivateOn, &warned, &st.Requested, &st.DryRun)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read state of %s: %w", d.UserUUID, err)
+	}
+	st.Anchor, st.Due, st.DeactivateOn, st.Warned = fromMicro(anchor), fromMicro(dueAt), fromMicro(deactivateOn), time.Duration(warned)
+	if !policy.StillHeld(site, d.UserUUID, st, d.DecisionID) {
+		return false, nil
+	}
+	n := d.State
+	if n.IsZero() {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM policy_states WHERE site = ? AND user_uuid = ?`, site, d.UserUUID); err != nil {
+			return false, fmt.Errorf("clear state of %s: %w", d.UserUUID, err)
+		}
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE policy_states SET rule = ?, anchor = ?, due = ?, deactivate_on = ?, warned_ns = ?,
+		requested = ?, dry_run = ? WHERE site = ? AND user_uuid = ?`,
+		n.Rule, n.Anchor.UnixMicro(), n.Due.UnixMicro(), n.DeactivateOn.UnixMicro(), int64(n.Warned), n.Requested, n.DryRun, site, d.UserUUID); err != nil {
+		return false, fmt.Errorf("store state of %s: %w", d.UserUUID, err)
+	}
+	return true, nil
 }
 
 // History implements policy.DecisionStore.
@@ -519,4 +527,48 @@ func (s *Store) History(ctx context.Context, site, userUUID string) ([]policy.Hi
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// RecordFailure implements policy.DecisionStore.
+func (s *Store) RecordFailure(ctx context.Context, f policy.DeactivationFailure) (policy.FailureOutcome, error) {
+	var out policy.FailureOutcome
+	// The history is written inside fn, not by inTx: which entry (if any) depends on what
+	// the transaction finds.
+	err := s.inTx(ctx, "record failed deactivation "+f.Due.DecisionID, nil, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM policy_history WHERE site = ? AND user_uuid = ? AND kind = ? AND event_id = ?`,
+			f.Site, f.Due.UserUUID, policy.HistoryFailureRecorded, f.EventID).Scan(&n); err != nil {
+			return fmt.Errorf("read history: %w", err)
+		}
+		if n > 0 {
+			out = policy.FailureDuplicate
+			return nil
+		}
+		applied, err := dueAgainOne(ctx, tx, f.Site, f.Due)
+		if err != nil {
+			return err
+		}
+		if !applied && !f.Settle {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM policy_history WHERE site = ? AND user_uuid = ? AND event_id = ? AND kind IN (?, ?)`,
+				f.Site, f.Due.UserUUID, f.Due.DecisionID, policy.HistoryRequested, policy.HistoryReleased).Scan(&n); err != nil {
+				return fmt.Errorf("read history: %w", err)
+			}
+			if n == 0 {
+				return policy.ErrNotCommitted
+			}
+		}
+		h := f.Kept
+		out = policy.FailureKept
+		if applied {
+			h, out = f.Applied, policy.FailureDueAgain
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO policy_history (site, user_uuid, kind, at, policy_version, by_user, reason, event_id, batch_id, would_be)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, f.Site, f.Due.UserUUID, policy.HistoryFailureRecorded, h.At.UnixMicro(), h.PolicyVersion, h.By, h.Reason, f.EventID, h.BatchID, h.WouldBe)
+		if err != nil {
+			return fmt.Errorf("record history: %w", err)
+		}
+		return nil
+	})
+	return out, err
 }

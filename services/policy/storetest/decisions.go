@@ -359,4 +359,68 @@ func runDecisions(t *testing.T, open Open) {
 			t.Error("a state returned to due still counts as held")
 		}
 	})
+	t.Run("a failed deactivation returns to due only a user still on its plan, once per event", func(t *testing.T) {
+		s := open(t)
+		planned := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(-100 * day), Due: t0.Add(-10 * day), DeactivateOn: t0,
+			Warned: day, Requested: true}
+		newer := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(time.Hour), Due: t0.Add(90 * day), DeactivateOn: t0.Add(90 * day)}
+		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0, Baseline: t0, States: []policy.StateChange{
+			{UserUUID: "failed", State: planned}, {UserUUID: "loggedin", State: newer}, {UserUUID: "otherSite", State: planned}}}); err != nil {
+			t.Fatal(err)
+		}
+		again := planned
+		again.Requested, again.DeactivateOn = false, t0.Add(2*day)
+		failure := func(user, eventID string, due policy.State) policy.DeactivationFailure {
+			return policy.DeactivationFailure{Site: "a", EventID: eventID,
+				Due:     policy.DueAgain{UserUUID: user, DecisionID: policy.DecisionID("a", user, planned), State: due},
+				Applied: policy.HistoryEntry{At: t0.Add(day), By: "actuator", Reason: "403; due again"},
+				Kept:    policy.HistoryEntry{At: t0.Add(day), By: "actuator", Reason: "403; plan changed, kept"}}
+		}
+		for _, tc := range []struct {
+			name      string
+			f         policy.DeactivationFailure
+			want      policy.FailureOutcome
+			user      string
+			wantState policy.State
+			wantWhy   []string // reasons of the user's failure_recorded entries, oldest first
+		}{
+			{"on the failed plan: due again", failure("failed", "ev-1", again), policy.FailureDueAgain, "failed", again, []string{"403; due again"}},
+			// The same event again (a redelivery) changes nothing, even with another state.
+			{"a redelivery is a duplicate", failure("failed", "ev-1", newer), policy.FailureDuplicate, "failed", again, []string{"403; due again"}},
+			// Another event for the old decision (a second actuator's) finds the plan moved on.
+			{"the plan moved on since: kept", failure("failed", "ev-2", newer), policy.FailureKept, "failed", again, []string{"403; due again", "403; plan changed, kept"}},
+			{"a login since the request wins", failure("loggedin", "ev-3", again), policy.FailureKept, "loggedin", newer, []string{"403; plan changed, kept"}},
+			{"a user without a state keeps none", failure("nobody", "ev-4", again), policy.FailureKept, "nobody", policy.State{}, []string{"403; plan changed, kept"}},
+		} {
+			got, err := s.RecordFailure(ctx, tc.f)
+			if err != nil || got != tc.want {
+				t.Errorf("%s: outcome %q, %v; want %q", tc.name, got, err, tc.want)
+			}
+			if st, err := s.UserState(ctx, "a", tc.user); err != nil || st != tc.wantState {
+				t.Errorf("%s: state %+v, %v\nwant %+v", tc.name, st, err, tc.wantState)
+			}
+			h, err := s.History(ctx, "a", tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var why []string
+			for _, e := range h {
+				if e.Kind != policy.HistoryFailureRecorded || e.By != "actuator" || !e.At.Equal(t0.Add(day)) {
+					t.Errorf("%s: unexpected history entry %+v", tc.name, e)
+				}
+				why = append(why, e.Reason)
+			}
+			if !slices.Equal(why, tc.wantWhy) {
+				t.Errorf("%s: history reasons %q, want %q", tc.name, why, tc.wantWhy)
+			}
+		}
+		if h, _ := s.History(ctx, "a", "failed"); len(h) > 0 && h[0].EventID != "ev-1" {
+			t.Errorf("entry event id %q, want the failure event's ev-1", h[0].EventID)
+		}
+		// The event is the key within a site and user: the same id elsewhere is recorded.
+		f := failure("otherSite", "ev-1", again)
+		if got, err := s.RecordFailure(ctx, f); err != nil || got != policy.FailureDueAgain {
+			t.Errorf("the same event id for another user: %q, %v; want due_again", got, err)
+		}
+	})
 }

@@ -1,0 +1,155 @@
+package service
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dormant-dev/dormant/events"
+	"github.com/dormant-dev/dormant/services/policy"
+)
+
+// The site has no OpenMRS connection: the real actuator fails every request at once, not
+// retryable, as it would for a site whose credentials were removed.
+const failureSites = `
+sites:
+  - id: fail
+    policy: {enabled: true, dry_run: false, feed_silence_window: 0, max_deactivations_percent: 0, failure_retry_after: 2d}
+`
+
+// TestAFailedDeactivationIsProposedAgain drives the real service, actuator and actions feed
+// through failed deactivations: the user returns to due and is proposed again
+// failure_retry_after later under a new decision id, without being warned again, for as long
+// as it fails; a login ends it; a failure for a plan that moved on changes nothing; the same
+// failure event twice is recorded once. The history tells the story.
+func TestAFailedDeactivationIsProposedAgain(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) { failedDeactivation(t, newHarness(t, eng.open(t), failureSites)) })
+	}
+}
+
+func failedDeactivation(t *testing.T, h *harness) {
+	ctx := h.ctx
+	f1, f2 := uid(61), uid(62)
+	for i, id := range []string{f1, f2} {
+		name := fmt.Sprintf("f%d", i+1)
+		h.sync("fail", events.UserSynced{UserUUID: id, Username: name, CreatedAt: t0.Add(-400 * day)})
+		h.login("fail", id, name, t0.Add(-time.Hour)) // both due on day 90
+	}
+	h.settle()
+	// The actuator stamps its failures with the simulated day, as in production with the
+	// wall clock.
+	var sim time.Time
+	h.p.clock = func() time.Time { return sim }
+
+	var staleID string
+	after := map[int]func(){
+		90: func() {
+			st := h.states("fail")
+			if s := st[f1]; s.Requested || !s.DeactivateOn.Equal(at(92)) || s.Warned != day {
+				t.Errorf("f1 after the failure: %+v; want due again on day 92, warnings kept", s)
+			}
+			// f2 logs in the day after: a new cycle, and no more proposals.
+			h.login("fail", f2, "f2", at(91).Add(time.Hour))
+			h.settle()
+		},
+		91: func() {
+			hist, err := h.p.store.History(ctx, "fail", f2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(hist, func(e policy.HistoryEntry) bool { return e.Kind == policy.HistoryRequested })
+			if i < 0 {
+				t.Fatalf("f2 history %+v has no request", hist)
+			}
+			staleID = hist[i].EventID
+		},
+		93: func() {
+			// A failure for f2's old decision arriving now (a slow actuator's) finds the
+			// new cycle: nothing changes but the history.
+			before := h.states("fail")[f2]
+			h.publish(h.ns.DeactivationFailed("fail"), h.event("fail", &events.DeactivationFailed{DecisionID: staleID, UserUUID: f2,
+				Error: "openmrs: 503", Attempts: 5, Retryable: true}, at(93)))
+			h.actionsSettled()
+			if got := h.states("fail")[f2]; got != before {
+				t.Errorf("a stale failure changed f2's newer plan: %+v, was %+v", got, before)
+			}
+		},
+	}
+	for d := 0; d <= 95; d++ {
+		sim = at(d)
+		h.tick(at(d))
+		h.actionsSettled()
+		if f := after[d]; f != nil {
+			f()
+		}
+	}
+
+	got := map[string][]string{}
+	ids := map[string]bool{}
+	for _, ev := range h.emitted(h.ns.StreamDecisions()) {
+		d, err := events.Decode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := int(ev.Time().Sub(t0) / day)
+		switch d := d.(type) {
+		case *events.UserWarned:
+			got[d.UserUUID] = append(got[d.UserUUID], fmt.Sprintf("warn@%d/%d", day, d.DaysLeft))
+		case *events.DeactivationRequested:
+			got[d.UserUUID] = append(got[d.UserUUID], fmt.Sprintf("request@%d", day))
+			if ids[d.DecisionID] {
+				t.Errorf("decision id %s proposed twice", d.DecisionID)
+			}
+			ids[d.DecisionID] = true
+		}
+	}
+	warned := []string{"warn@76/14", "warn@83/7", "warn@89/1"}
+	for id, want := range map[string][]string{
+		f1: append(slices.Clone(warned), "request@90", "request@92", "request@94"),
+		f2: append(slices.Clone(warned), "request@90"),
+	} {
+		if !slices.Equal(got[id], want) {
+			t.Errorf("user %s: events %v, want %v", id, got[id], want)
+		}
+	}
+
+	requested := []string{policy.HistoryWarned, policy.HistoryWarned, policy.HistoryWarned, policy.HistoryRequested, policy.HistoryFailureRecorded}
+	h.checkHistory("fail", f1, slices.Concat(requested, requested[3:], requested[3:]))
+	// f2's login cancels the retry pending since the failure; the stale failure is recorded
+	// as kept.
+	stale := append(slices.Clone(requested), policy.HistoryCancelled, policy.HistoryFailureRecorded)
+	h.checkHistory("fail", f2, stale)
+	hist, err := h.p.store.History(ctx, "fail", f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range map[int][]string{
+		4: {"not retryable: needs a person", "no OpenMRS connection", "due again", at(92).Format(time.RFC3339)},
+		6: {"(retryable)", "openmrs: 503", "after 5 attempts", "plan changed"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(hist[i].Reason, w) {
+				t.Errorf("f2 history entry %d %q does not say %q", i, hist[i].Reason, w)
+			}
+		}
+	}
+
+	// A redelivery of a failure already recorded changes nothing.
+	fail1 := &events.DeactivationFailed{DecisionID: staleID, UserUUID: f2, Error: "openmrs: 503", Attempts: 5, Retryable: true}
+	for range 2 {
+		if err := h.p.engine.deactivationFailed(ctx, "fail", at(95), "redelivered-1", fail1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.checkHistory("fail", f2, append(stale, policy.HistoryFailureRecorded))
+	for outcome, want := range map[policy.FailureOutcome]float64{policy.FailureDueAgain: 4, policy.FailureKept: 2, policy.FailureDuplicate: 1} {
+		if got := testutil.ToFloat64(h.p.engine.metrics.failures.WithLabelValues("fail", string(outcome))); got != want {
+			t.Errorf("failures %s = %v, want %v", outcome, got, want)
+		}
+	}
+}
