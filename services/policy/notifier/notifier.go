@@ -1,7 +1,8 @@
 // Package notifier tells people what dormant decided and did: an email to the user for each
 // warning and for the deactivation (where the projection has an address), the site's admins
-// an immediate email and an OpenMRS on-screen alert for a held batch, an on-screen alert for
-// each retirement, and a daily digest (upcoming retirements, retirements done, held batches).
+// an immediate email and an OpenMRS on-screen alert for a held batch and for a failed
+// deactivation, an on-screen alert for each retirement, and a daily digest (upcoming
+// retirements, retirements done, failed retirements, held batches).
 //
 // It has its own durable consumers, so a slow or failing mail server never holds up a
 // decision. Each notification goes out once: a sent log keyed by the event id and channel is
@@ -93,7 +94,8 @@ type Notifier struct {
 // off, short enough not to pile up.
 const alertTTL = 7 * 24 * time.Hour
 
-// New creates the notifier's durable consumers (warnings, held batches, deactivations).
+// New creates the notifier's durable consumers (warnings, held batches, deactivations, failed
+// deactivations, reactivation requests).
 func New(ctx context.Context, d Deps, opts Options) (*Notifier, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -114,6 +116,7 @@ func New(ctx context.Context, d Deps, opts Options) (*Notifier, error) {
 		{"warned", d.NS.StreamDecisions(), d.NS.Warned("*")},
 		{"held", d.NS.StreamDecisions(), d.NS.Held("*")},
 		{"deactivated", d.NS.StreamActions(), d.NS.Deactivated("*")},
+		{"failed", d.NS.StreamActions(), d.NS.DeactivationFailed("*")},
 		{"reactivation-requested", d.NS.StreamDecisions(), d.NS.ReactivationRequested("*")},
 	} {
 		name := opts.ConsumerPrefix + "-" + in.name
@@ -200,6 +203,8 @@ func (n *Notifier) handle(ctx context.Context, m jetstream.Msg) {
 		err = n.deactivated(ctx, s, ev, x)
 	case *events.PolicyHeld:
 		err = n.held(ctx, s, ev, x)
+	case *events.DeactivationFailed:
+		err = n.failed(ctx, s, ev, x)
 	case *events.ReactivationRequested:
 		err = n.reactivationRequested(ctx, s, ev, x)
 	}
@@ -343,6 +348,42 @@ func (n *Notifier) held(ctx context.Context, s *Site, ev cloudevents.Event, d *e
 	return n.alert(ctx, s, ev.ID()+":alert", fmt.Sprintf("dormant held %d deactivations for your approval: %s", d.Count, d.Reason))
 }
 
+// FailedData is what the failed-deactivation templates receive.
+type FailedData struct {
+	Site, Username, Name, UserUUID, DecisionID, Error string
+	Attempts                                          int
+	// Retryable is false when no retry can cure the error by itself (401/403, 404, no
+	// OpenMRS connection): a person must act.
+	Retryable bool
+}
+
+// failed tells the admins at once, as for a held batch, that an account dormant decided to
+// retire is still live: an email, an on-screen alert, and a digest line. A security officer
+// must see it; the policy proposes the retirement again after failure_retry_after, and each
+// failure is told again.
+func (n *Notifier) failed(ctx context.Context, s *Site, ev cloudevents.Event, d *events.DeactivationFailed) error {
+	p, err := n.person(ctx, s.ID, d.UserUUID, d.UserUUID)
+	if err != nil {
+		return err
+	}
+	retry := "retryable"
+	if !d.Retryable {
+		retry = "not retryable: needs a person"
+	}
+	if err := n.store.AddItem(ctx, Item{Site: s.ID, EventID: ev.ID(), Kind: ItemFailed, UserUUID: d.UserUUID, Username: p.Username,
+		Detail: fmt.Sprintf("%s after %d attempts (%s)", d.Error, d.Attempts, retry), OccurredAt: ev.Time()}); err != nil {
+		return err
+	}
+	if len(s.AdminEmails) > 0 && s.Mailer != nil {
+		data := FailedData{Site: s.ID, Username: p.Username, Name: p.Name, UserUUID: d.UserUUID, DecisionID: d.DecisionID,
+			Error: d.Error, Attempts: d.Attempts, Retryable: d.Retryable}
+		if err := n.mail(ctx, s, ev.ID()+":admins", KindFailed, s.AdminEmails, data); err != nil {
+			return err
+		}
+	}
+	return n.alert(ctx, s, ev.ID()+":alert", fmt.Sprintf("dormant could not retire the dormant account %s (%s): %s", p.Username, retry, d.Error))
+}
+
 func (n *Notifier) mail(ctx context.Context, s *Site, key, kind string, to []string, data any) error {
 	subject, text, html, err := s.Templates.Render(kind, data)
 	if err != nil {
@@ -374,6 +415,8 @@ func (n *Notifier) alert(ctx context.Context, s *Site, key, text string) error {
 type DigestData struct {
 	Site, Day               string
 	Upcoming, Retired, Held []Item
+	// Failed are the retirements the actuator gave up on: accounts still live.
+	Failed []Item
 }
 
 // SendDigests sends each site's digest for the UTC day of now, once the digest time has come,
@@ -420,6 +463,8 @@ func (n *Notifier) sendDigest(ctx context.Context, s *Site, day, now time.Time) 
 			data.Retired = append(data.Retired, it)
 		case ItemHeld:
 			data.Held = append(data.Held, it)
+		case ItemFailed:
+			data.Failed = append(data.Failed, it)
 		}
 	}
 	slices.SortStableFunc(data.Upcoming, func(a, b Item) int { return a.DueAt.Compare(b.DueAt) })

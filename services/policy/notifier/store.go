@@ -35,6 +35,8 @@ const (
 	ItemUpcoming = "upcoming"
 	ItemRetired  = "retired"
 	ItemHeld     = "held"
+	// ItemFailed is a deactivation the actuator gave up on: the account is still live.
+	ItemFailed = "failed"
 )
 
 // Store is the notifier's sent log and digest queue, on PostgreSQL or SQLite through

@@ -22,10 +22,11 @@ const (
 	KindWarning     = "warning"
 	KindDeactivated = "deactivated"
 	KindHeld        = "held"
+	KindFailed      = "failed"
 	KindDigest      = "digest"
 )
 
-var kinds = []string{KindWarning, KindDeactivated, KindHeld, KindDigest, KindReactivationRequest}
+var kinds = []string{KindWarning, KindDeactivated, KindHeld, KindFailed, KindDigest, KindReactivationRequest}
 
 // Templates render the notifications of one site.
 type Templates struct {
