@@ -9,7 +9,8 @@ import (
 // Options are the notifier's knobs, read from the environment with the policy service's
 // configuration (docs/configuration.md lists them).
 type Options struct {
-	// ConsumerPrefix names the durable consumers (<prefix>-warned, -held, -deactivated).
+	// ConsumerPrefix names the durable consumers (<prefix>-warned, -held, -deactivated,
+	// -failed, -reactivation-requested).
 	ConsumerPrefix string `env:"DORMANT_NOTIFY_CONSUMER_PREFIX" envDefault:"notifier"`
 	// DigestAt is the time of day (UTC, HH:MM) the daily digest goes to the admins; "off"
 	// sends none.
