@@ -42,10 +42,17 @@ func (e *engine) failedLogin(ctx context.Context, site string, ev cloudevents.Ev
 		if err != nil {
 			return err
 		}
-		if !st.Requested || st.DryRun {
+		// Past its due day and warned but not requested is dormant too: a user returned to
+		// due after a failed deactivation (failed.go) waits for its retry, not for its owner.
+		overdue := st.Warned != 0 && !st.Due.IsZero() && !r.OccurredAt.Before(st.Due)
+		if !(st.Requested || overdue) || st.DryRun {
 			return nil
 		}
-		kind, detail = AlertLoginOnDormant, "failed login on an account whose deactivation is requested"
+		detail = "failed login on an account whose deactivation is requested"
+		if !st.Requested {
+			detail = "failed login on a dormant account past its due day"
+		}
+		kind = AlertLoginOnDormant
 	}
 	detail = fmt.Sprintf("%s (method %s)", detail, r.Method)
 	if r.ClientIP != "" {

@@ -53,6 +53,8 @@ func failedDeactivation(t *testing.T, h *harness) {
 			if s := st[f1]; s.Requested || !s.DeactivateOn.Equal(at(92)) || s.Warned != day {
 				t.Errorf("f1 after the failure: %+v; want due again on day 92, warnings kept", s)
 			}
+			// f1 is not requested now, but still dormant: a failed login on it is suspicious.
+			h.failedLogin("fail", f1, "f1", at(90).Add(2*time.Hour))
 			// f2 logs in the day after: a new cycle, and no more proposals.
 			h.login("fail", f2, "f2", at(91).Add(time.Hour))
 			h.settle()
@@ -137,6 +139,18 @@ func failedDeactivation(t *testing.T, h *harness) {
 				t.Errorf("f2 history entry %d %q does not say %q", i, hist[i].Reason, w)
 			}
 		}
+	}
+
+	alerts := map[string]string{}
+	for _, ev := range h.emitted(h.ns.StreamSecurity()) {
+		a, err := events.DecodeAs[*events.SecurityAlert](ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerts[a.UserUUID] = a.Kind + ": " + a.Detail
+	}
+	if len(alerts) != 1 || !strings.HasPrefix(alerts[f1], AlertLoginOnDormant+": failed login on a dormant account past its due day") {
+		t.Errorf("security alerts = %v, want one for f1 as dormant", alerts)
 	}
 
 	// A redelivery of a failure already recorded changes nothing.
