@@ -364,14 +364,25 @@ func runDecisions(t *testing.T, open Open) {
 		planned := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(-100 * day), Due: t0.Add(-10 * day), DeactivateOn: t0,
 			Warned: day, Requested: true}
 		newer := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0.Add(time.Hour), Due: t0.Add(90 * day), DeactivateOn: t0.Add(90 * day)}
-		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0, Baseline: t0, States: []policy.StateChange{
-			{UserUUID: "failed", State: planned}, {UserUUID: "loggedin", State: newer}, {UserUUID: "otherSite", State: planned}}}); err != nil {
+		var states []policy.StateChange
+		var requests []policy.HistoryEntry
+		for _, u := range []string{"failed", "loggedin", "otherSite"} {
+			states = append(states, policy.StateChange{UserUUID: u, State: planned})
+			requests = append(requests, policy.HistoryEntry{Site: "a", UserUUID: u, Kind: policy.HistoryRequested, At: t0, By: "policy",
+				EventID: policy.DecisionID("a", u, planned)})
+		}
+		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0, Baseline: t0, States: states, History: requests}); err != nil {
+			t.Fatal(err)
+		}
+		// "loggedin" logged in: the next tick put it on a new plan.
+		if err := s.CommitTick(ctx, policy.TickCommit{Site: "a", At: t0.Add(time.Hour), Baseline: t0,
+			States: []policy.StateChange{{UserUUID: "loggedin", State: newer}}}); err != nil {
 			t.Fatal(err)
 		}
 		again := planned
 		again.Requested, again.DeactivateOn = false, t0.Add(2*day)
 		failure := func(user, eventID string, due policy.State) policy.DeactivationFailure {
-			return policy.DeactivationFailure{Site: "a", EventID: eventID,
+			return policy.DeactivationFailure{Site: "a", EventID: eventID, Settle: user == "settled",
 				Due:     policy.DueAgain{UserUUID: user, DecisionID: policy.DecisionID("a", user, planned), State: due},
 				Applied: policy.HistoryEntry{At: t0.Add(day), By: "actuator", Reason: "403; due again"},
 				Kept:    policy.HistoryEntry{At: t0.Add(day), By: "actuator", Reason: "403; plan changed, kept"}}
@@ -380,21 +391,25 @@ func runDecisions(t *testing.T, open Open) {
 			name      string
 			f         policy.DeactivationFailure
 			want      policy.FailureOutcome
+			wantErr   error
 			user      string
 			wantState policy.State
 			wantWhy   []string // reasons of the user's failure_recorded entries, oldest first
 		}{
-			{"on the failed plan: due again", failure("failed", "ev-1", again), policy.FailureDueAgain, "failed", again, []string{"403; due again"}},
+			{"on the failed plan: due again", failure("failed", "ev-1", again), policy.FailureDueAgain, nil, "failed", again, []string{"403; due again"}},
 			// The same event again (a redelivery) changes nothing, even with another state.
-			{"a redelivery is a duplicate", failure("failed", "ev-1", newer), policy.FailureDuplicate, "failed", again, []string{"403; due again"}},
+			{"a redelivery is a duplicate", failure("failed", "ev-1", newer), policy.FailureDuplicate, nil, "failed", again, []string{"403; due again"}},
 			// Another event for the old decision (a second actuator's) finds the plan moved on.
-			{"the plan moved on since: kept", failure("failed", "ev-2", newer), policy.FailureKept, "failed", again, []string{"403; due again", "403; plan changed, kept"}},
-			{"a login since the request wins", failure("loggedin", "ev-3", again), policy.FailureKept, "loggedin", newer, []string{"403; plan changed, kept"}},
-			{"a user without a state keeps none", failure("nobody", "ev-4", again), policy.FailureKept, "nobody", policy.State{}, []string{"403; plan changed, kept"}},
+			{"the plan moved on since: kept", failure("failed", "ev-2", newer), policy.FailureKept, nil, "failed", again, []string{"403; due again", "403; plan changed, kept"}},
+			{"a login since the request wins", failure("loggedin", "ev-3", again), policy.FailureKept, nil, "loggedin", newer, []string{"403; plan changed, kept"}},
+			// The actuator was faster than the tick's commit: nothing yet, the caller retries.
+			{"before its decision is committed: nothing", failure("nobody", "ev-4", again), "", policy.ErrNotCommitted, "nobody", policy.State{}, nil},
+			// A decision that never commits must not hold the caller for ever.
+			{"settled without its decision: kept", failure("settled", "ev-5", again), policy.FailureKept, nil, "settled", policy.State{}, []string{"403; plan changed, kept"}},
 		} {
 			got, err := s.RecordFailure(ctx, tc.f)
-			if err != nil || got != tc.want {
-				t.Errorf("%s: outcome %q, %v; want %q", tc.name, got, err, tc.want)
+			if !errors.Is(err, tc.wantErr) || got != tc.want {
+				t.Errorf("%s: outcome %q, %v; want %q, %v", tc.name, got, err, tc.want, tc.wantErr)
 			}
 			if st, err := s.UserState(ctx, "a", tc.user); err != nil || st != tc.wantState {
 				t.Errorf("%s: state %+v, %v\nwant %+v", tc.name, st, err, tc.wantState)
@@ -405,6 +420,9 @@ func runDecisions(t *testing.T, open Open) {
 			}
 			var why []string
 			for _, e := range h {
+				if e.Kind == policy.HistoryRequested {
+					continue
+				}
 				if e.Kind != policy.HistoryFailureRecorded || e.By != "actuator" || !e.At.Equal(t0.Add(day)) {
 					t.Errorf("%s: unexpected history entry %+v", tc.name, e)
 				}
@@ -414,8 +432,8 @@ func runDecisions(t *testing.T, open Open) {
 				t.Errorf("%s: history reasons %q, want %q", tc.name, why, tc.wantWhy)
 			}
 		}
-		if h, _ := s.History(ctx, "a", "failed"); len(h) > 0 && h[0].EventID != "ev-1" {
-			t.Errorf("entry event id %q, want the failure event's ev-1", h[0].EventID)
+		if h, _ := s.History(ctx, "a", "failed"); len(h) < 2 || h[1].EventID != "ev-1" {
+			t.Errorf("history %+v; want the failure entry keyed by the failure event's id ev-1", h)
 		}
 		// The event is the key within a site and user: the same id elsewhere is recorded.
 		f := failure("otherSite", "ev-1", again)
