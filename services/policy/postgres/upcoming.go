@@ -21,8 +21,8 @@ var upcomingOrder = map[policy.UpcomingSort]string{
 	policy.SortRule:         `s.rule COLLATE "C", u.user_uuid COLLATE "C"`,
 }
 
-// Upcoming implements policy.UpcomingStore: a count and one page over one snapshot, so
-// the total and the rows agree while ticks write. The search is strpos over lower(), not
+// Upcoming implements policy.UpcomingStore: the page and its total over one snapshot, so
+// they agree while ticks write. The search is strpos over lower(), not
 // LIKE, so the admin's % and _ are plain characters; lower() lower-cases rune by rune as
 // strings.ToLower does in a UTF-8 database locale (C.UTF-8, en_US.UTF-8, ...).
 func (s *Store) Upcoming(ctx context.Context, site string, q policy.UpcomingQuery) (policy.UpcomingPage, error) {
@@ -50,41 +50,54 @@ func (s *Store) Upcoming(ctx context.Context, site string, q policy.UpcomingQuer
 		return policy.UpcomingPage{}, fmt.Errorf("upcoming of %s: %w", site, err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	// One pass gives the page and, by count(*) OVER (), the total; only a page past the
+	// last finds no row to carry it, and then the count and the last page are asked for.
+	page := func(offset int, limit any) ([]policy.Upcoming, int, error) {
+		rows, err := tx.Query(ctx, `SELECT u.user_uuid, u.username, u.given_name, u.family_name, u.last_login_at,
+       s.rule, s.anchor, s.due, s.deactivate_on, s.warned_ns, s.requested, s.dry_run, count(*) OVER ()`+from+
+			` ORDER BY `+upcomingOrder[q.Sort]+fmt.Sprintf(` OFFSET $%d LIMIT $%d`, len(args)+1, len(args)+2), append(args, offset, limit)...)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer rows.Close()
+		var out []policy.Upcoming
+		total := 0
+		for rows.Next() {
+			var u policy.Upcoming
+			st := &u.State
+			var warned int64
+			if err := rows.Scan(&u.UserUUID, &u.Username, &u.GivenName, &u.FamilyName, &u.LastLoginAt,
+				&st.Rule, &st.Anchor, &st.Due, &st.DeactivateOn, &warned, &st.Requested, &st.DryRun, &total); err != nil {
+				return nil, 0, err
+			}
+			if u.LastLoginAt != nil {
+				t := u.LastLoginAt.UTC()
+				u.LastLoginAt = &t
+			}
+			st.Anchor, st.Due, st.DeactivateOn, st.Warned = st.Anchor.UTC(), st.Due.UTC(), st.DeactivateOn.UTC(), time.Duration(warned)
+			out = append(out, u)
+		}
+		return out, total, rows.Err()
+	}
 	var p policy.UpcomingPage
-	if err := tx.QueryRow(ctx, `SELECT count(*)`+from, args...).Scan(&p.Total); err != nil {
-		return p, fmt.Errorf("upcoming of %s: count: %w", site, err)
+	var limit any // NULL: every row
+	offset := 0
+	if q.PageSize > 0 {
+		limit, offset = q.PageSize, (max(q.Page, 1)-1)*q.PageSize
 	}
-	var offset, limit int
-	p.Page, p.Pages, offset, limit = q.Window(p.Total)
-	if limit == 0 {
-		return p, nil
-	}
-	args = append(args, offset, limit)
-	rows, err := tx.Query(ctx, `SELECT u.user_uuid, u.username, u.given_name, u.family_name, u.last_login_at,
-       s.rule, s.anchor, s.due, s.deactivate_on, s.warned_ns, s.requested, s.dry_run`+from+
-		` ORDER BY `+upcomingOrder[q.Sort]+fmt.Sprintf(` OFFSET $%d LIMIT $%d`, len(args)-1, len(args)), args...)
-	if err != nil {
+	if p.Rows, p.Total, err = page(offset, limit); err != nil {
 		return p, fmt.Errorf("upcoming of %s: %w", site, err)
 	}
-	defer rows.Close()
-	p.Rows = make([]policy.Upcoming, 0, min(limit, p.Total))
-	for rows.Next() {
-		var u policy.Upcoming
-		st := &u.State
-		var warned int64
-		if err := rows.Scan(&u.UserUUID, &u.Username, &u.GivenName, &u.FamilyName, &u.LastLoginAt,
-			&st.Rule, &st.Anchor, &st.Due, &st.DeactivateOn, &warned, &st.Requested, &st.DryRun); err != nil {
-			return p, fmt.Errorf("upcoming of %s: %w", site, err)
+	if len(p.Rows) == 0 && offset > 0 {
+		if err := tx.QueryRow(ctx, `SELECT count(*)`+from, args...).Scan(&p.Total); err != nil {
+			return p, fmt.Errorf("upcoming of %s: count: %w", site, err)
 		}
-		if u.LastLoginAt != nil {
-			t := u.LastLoginAt.UTC()
-			u.LastLoginAt = &t
+		if _, _, offset, _ = q.Window(p.Total); p.Total > 0 {
+			if p.Rows, _, err = page(offset, limit); err != nil {
+				return p, fmt.Errorf("upcoming of %s: %w", site, err)
+			}
 		}
-		st.Anchor, st.Due, st.DeactivateOn, st.Warned = st.Anchor.UTC(), st.Due.UTC(), st.DeactivateOn.UTC(), time.Duration(warned)
-		p.Rows = append(p.Rows, u)
 	}
-	if err := rows.Err(); err != nil {
-		return p, fmt.Errorf("upcoming of %s: %w", site, err)
-	}
+	p.Page, p.Pages, _, _ = q.Window(p.Total)
 	return p, nil
 }
