@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,8 +10,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/dormant-dev/dormant/events"
+	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/policy"
 )
 
@@ -165,5 +169,69 @@ func failedDeactivation(t *testing.T, h *harness) {
 		if got := testutil.ToFloat64(h.p.engine.metrics.failures.WithLabelValues("fail", string(outcome))); got != want {
 			t.Errorf("failures %s = %v, want %v", outcome, got, want)
 		}
+	}
+}
+
+// TestAFailureAheadOfItsDecisionWaitsThenSettles: the actuator can fail a request before the
+// tick that published it has committed. The failure then changes nothing and is retried (the
+// feed redelivers it) until the decision is committed; one whose decision never commits is
+// recorded as kept after the wait, so the actions feed behind it is not stalled for ever.
+func TestAFailureAheadOfItsDecisionWaitsThenSettles(t *testing.T) {
+	sites, err := siteconfig.Parse([]byte("sites:\n  - id: s\n    policy: {enabled: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenStore(context.Background(), engines[0].open(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(store, zap.NewNop(), sites.Sites, nil)
+	ctx := context.Background()
+	planned := policy.State{Rule: policy.RuleInactiveAfter, Anchor: t0, Due: at(90), DeactivateOn: at(90), Warned: day, Requested: true}
+	id := policy.DecisionID("s", uid(71), planned)
+	fail := &events.DeactivationFailed{DecisionID: id, UserUUID: uid(71), Error: "openmrs: 403", Attempts: 1}
+
+	f := newFailures(e, time.Second)
+	f.wait = 50 * time.Millisecond
+	// The tick has published (the actuator failed it) but not committed yet.
+	for range 2 {
+		if err := f.DeactivationFailed(ctx, "s", at(90), "ev-early", fail); !errors.Is(err, policy.ErrNotCommitted) {
+			t.Fatalf("before the commit: err = %v, want ErrNotCommitted", err)
+		}
+	}
+	if h, _ := store.History(ctx, "s", uid(71)); len(h) != 0 {
+		t.Fatalf("history before the commit: %+v", h)
+	}
+	// The tick commits: the redelivered failure now returns the user to due.
+	if err := store.CommitTick(ctx, policy.TickCommit{Site: "s", At: at(90), Baseline: t0, States: []policy.StateChange{{UserUUID: uid(71), State: planned}},
+		History: []policy.HistoryEntry{{Site: "s", UserUUID: uid(71), Kind: policy.HistoryRequested, At: at(90), By: byPolicy, PolicyVersion: "v", EventID: id}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.DeactivationFailed(ctx, "s", at(90), "ev-early", fail); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := store.UserState(ctx, "s", uid(71)); st.Requested || !st.DeactivateOn.Equal(at(91)) {
+		t.Errorf("state after the commit: %+v; want due again on day 91", st)
+	}
+	if len(f.waiting) != 0 {
+		t.Errorf("%d failures still waiting after being recorded", len(f.waiting))
+	}
+
+	// A decision that never commits: after the wait the failure is recorded as kept.
+	ghost := &events.DeactivationFailed{DecisionID: "never-committed", UserUUID: uid(72), Error: "openmrs: 404", Attempts: 1}
+	if err := f.DeactivationFailed(ctx, "s", at(90), "ev-ghost", ghost); !errors.Is(err, policy.ErrNotCommitted) {
+		t.Fatalf("err = %v, want ErrNotCommitted", err)
+	}
+	time.Sleep(f.wait)
+	if err := f.DeactivationFailed(ctx, "s", at(90), "ev-ghost", ghost); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+	h, _ := store.History(ctx, "s", uid(72))
+	if len(h) != 1 || h[0].Kind != policy.HistoryFailureRecorded || !strings.Contains(h[0].Reason, "kept") {
+		t.Errorf("history of the never-committed decision: %+v; want one failure_recorded, kept", h)
+	}
+	// A site not configured is ignored, not retried for ever.
+	if err := f.DeactivationFailed(ctx, "elsewhere", at(90), "ev-x", fail); err != nil {
+		t.Errorf("a failure for a site not configured: %v", err)
 	}
 }
