@@ -124,22 +124,22 @@ func (e *engine) deactivationFailed(ctx context.Context, site string, at time.Ti
 	return nil
 }
 
-// failurePolicy is the site's effective policy for a failure. Unlike a rejection it never
-// refuses: the failure must not stall the actions feed behind it (reactivations wait there),
-// so an unreadable or unusable OpenMRS setting falls back to the last policy a tick loaded,
-// else to the sites file.
+// failurePolicy is the site's policy for a failure: the one the last tick loaded, else the
+// effective policy read now, else the sites file. Failures come in bursts when OpenMRS is
+// down, and reading its settings then takes the client's every retry: once per failure that
+// would stall the actions feed (reactivations wait behind it) for minutes. The tick's policy
+// is at most a clock period old, which is fresh enough for a retry delay. It never refuses.
 func (e *engine) failurePolicy(ctx context.Context, site string) (policy.Policy, error) {
-	s, _ := e.site(site)
-	l, err := e.loadPolicy(ctx, s)
-	if err == nil {
-		return l.Policy, nil
-	}
 	e.mu.Lock()
 	last := e.policies[site]
 	e.mu.Unlock()
 	if last != nil {
-		e.log.Warn("the failure's retry delay comes from the last good policy", zap.String("site", site), zap.Error(err))
 		return last.loaded.Policy, nil
+	}
+	s, _ := e.site(site)
+	l, err := e.loadPolicy(ctx, s)
+	if err == nil {
+		return l.Policy, nil
 	}
 	l, ferr := policy.Load(&s.Policy, nil)
 	if ferr != nil {

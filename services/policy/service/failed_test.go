@@ -235,3 +235,48 @@ func TestAFailureAheadOfItsDecisionWaitsThenSettles(t *testing.T) {
 		t.Errorf("a failure for a site not configured: %v", err)
 	}
 }
+
+// TestTheRetryDelayComesFromTheTicksPolicy: the delay is the last tick's policy when there is
+// one (no OpenMRS read per failure: failures come in bursts when it is down), else the
+// effective policy read now, else the sites file; it never refuses.
+func TestTheRetryDelayComesFromTheTicksPolicy(t *testing.T) {
+	sites, err := siteconfig.Parse([]byte(`
+sites:
+  - id: s
+    openmrs_url: http://openmrs.invalid/openmrs
+    openmrs_user: dormant
+    policy: {failure_retry_after: 3d}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := func(v string) settingsFunc {
+		return func(string) (map[string]string, error) {
+			return map[string]string{"dormant.failureRetryAfterDays": v}, nil
+		}
+	}
+	down := settingsFunc(func(string) (map[string]string, error) { return nil, errors.New("connection refused") })
+	lastTick := &sitePolicy{loaded: policy.Loaded{Policy: policy.Policy{FailureRetryAfter: 5 * day}}}
+	for _, tc := range []struct {
+		name     string
+		settings settingsSource
+		last     *sitePolicy
+		want     time.Duration
+	}{
+		{"the last tick's policy, without asking OpenMRS", down, lastTick, 5 * day},
+		{"before any tick: a global property over the file", props("2"), nil, 2 * day},
+		{"before any tick, OpenMRS unreachable: the file", down, nil, 3 * day},
+		{"before any tick, a value the policy cannot take: the file", props("soon"), nil, 3 * day},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(nil, zap.NewNop(), sites.Sites, map[string]settingsSource{"s": tc.settings})
+			if tc.last != nil {
+				e.policies["s"] = tc.last
+			}
+			got, err := e.failurePolicy(context.Background(), "s")
+			if err != nil || got.FailureRetryAfter != tc.want {
+				t.Fatalf("delay = %v, %v; want %v", got.FailureRetryAfter, err, tc.want)
+			}
+		})
+	}
+}
