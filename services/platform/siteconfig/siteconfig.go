@@ -255,11 +255,6 @@ func (f *File) Site(id string) (Site, bool) {
 	return Site{}, false
 }
 
-// IngestToken reads the site's ingest token from the environment.
-func (s Site) IngestToken() (string, error) {
-	return secret(s.ID, "ingest_token_env", s.IngestTokenEnv)
-}
-
 // IngestTokenEnvs names the variables holding the site's accepted ingest tokens.
 func (s Site) IngestTokenEnvs() []string {
 	var out []string

@@ -64,12 +64,12 @@ func TestSecretsComeFromTheEnvironment(t *testing.T) {
 	}
 	s, _ := f.Site("a")
 	t.Setenv("DORMANT_TEST_TOKEN_A", "")
-	if _, err := s.IngestToken(); err == nil || !strings.Contains(err.Error(), "DORMANT_TEST_TOKEN_A") {
+	if _, err := f.IngestCredentials(); err == nil || !strings.Contains(err.Error(), "DORMANT_TEST_TOKEN_A") {
 		t.Fatalf("empty token accepted or error does not name the variable: %v", err)
 	}
 	t.Setenv("DORMANT_TEST_TOKEN_A", "s3cret")
-	if tok, err := s.IngestToken(); err != nil || tok != "s3cret" {
-		t.Fatalf("IngestToken = %q, %v", tok, err)
+	if cs, err := f.IngestCredentials(); err != nil || len(cs) != 1 || cs[0].Token != "s3cret" || cs[0].Site != "a" {
+		t.Fatalf("IngestCredentials = %+v, %v", cs, err)
 	}
 	if _, err := s.OpenMRSPassword(); err == nil {
 		t.Fatal("a password with no variable named was accepted")
