@@ -140,6 +140,7 @@ func TestBadInputOnTheAdminAPI(t *testing.T) {
 	}
 	tok := out["csrf_token"].(string)
 	exemptions := "/api/v1/sites/clinic-a/exemptions"
+	upcoming := "/api/v1/sites/clinic-a/upcoming"
 	body := func(v any) io.Reader {
 		b, _ := json.Marshal(v)
 		return bytes.NewReader(b)
@@ -166,14 +167,35 @@ func TestBadInputOnTheAdminAPI(t *testing.T) {
 		{"a reactivation reason of 50,000 characters is 422", "POST", "/api/v1/sites/clinic-a/users/uuid-r/reactivate", tok, body(map[string]string{"reason": strings.Repeat("r", 50000)}), http.StatusUnprocessableEntity},
 		{"a change for another site is 403", "POST", "/api/v1/sites/clinic-b/exemptions", tok, body(map[string]string{"user": "alice", "reason": "x"}), http.StatusForbidden},
 		{"a what-if at a time that is not RFC 3339 is 422", "GET", "/api/v1/sites/clinic-a/whatif?at=next+week", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming page of -1 is 422", "GET", upcoming + "?page=-1", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming page of 0 is 422", "GET", upcoming + "?page=0", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming page past 1,000,000,000 is 422", "GET", upcoming + "?page=1000000001", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming page too big for an integer is 422", "GET", upcoming + "?page=" + strings.Repeat("9", 40), "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming page that is not a number is 422", "GET", upcoming + "?page=2.5", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming per_page of 0 is 422", "GET", upcoming + "?per_page=0", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming per_page over 1000 is 422", "GET", upcoming + "?per_page=1001", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming per_page of -50 is 422", "GET", upcoming + "?per_page=-50", "", nil, http.StatusUnprocessableEntity},
+		{"an unknown upcoming sort is 422", "GET", upcoming + "?sort=password", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming sort in SQL is 422", "GET", upcoming + "?sort=" + url.QueryEscape("username; DROP TABLE users"), "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming search of 201 characters is 422", "GET", upcoming + "?q=" + strings.Repeat("a", 201), "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming search of 100,000 characters is 422", "GET", upcoming + "?q=" + strings.Repeat("é", 100000), "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming search holding NUL is 422", "GET", upcoming + "?q=a%00b", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming search holding ESC is 422", "GET", upcoming + "?q=a%1b[2Jb", "", nil, http.StatusUnprocessableEntity},
+		{"an upcoming search that is not UTF-8 is 422", "GET", upcoming + "?q=a%ff%fe", "", nil, http.StatusUnprocessableEntity},
+		{"the upcoming list of another site is 403", "GET", "/api/v1/sites/clinic-b/upcoming", "", nil, http.StatusForbidden},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			before := len(h.backend.changes)
+			asked := len(h.backend.upcomingQueries)
 			if code, out := do(tc.method, tc.path, tc.csrf, tc.body); code != tc.status {
 				t.Fatalf("%s %s = %d %v, want %d", tc.method, tc.path, code, out, tc.status)
 			}
 			if got := h.backend.changes[before:]; len(got) != 0 {
 				t.Errorf("refused input changed %q", got)
+			}
+			// Refused before the store is asked: a bad page costs nothing at a national site.
+			if got := h.backend.upcomingQueries[asked:]; len(got) != 0 {
+				t.Errorf("refused input asked the store for the upcoming list %+v", got)
 			}
 		})
 	}

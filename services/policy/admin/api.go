@@ -23,10 +23,7 @@ func (s *Server) apiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/sites/{site}/overview", s.apiAdmin(false, s.apiGet(func(r *http.Request, site string) (any, error) {
 		return s.backend.Overview(r.Context(), site, s.now())
 	})))
-	mux.HandleFunc("GET /api/v1/sites/{site}/upcoming", s.apiAdmin(false, s.apiGet(func(r *http.Request, site string) (any, error) {
-		page, err := s.backend.Upcoming(r.Context(), site, s.now(), UpcomingQuery{})
-		return page.Rows, err
-	})))
+	mux.HandleFunc("GET /api/v1/sites/{site}/upcoming", s.apiAdmin(false, s.apiGet(s.apiUpcoming)))
 	mux.HandleFunc("GET /api/v1/sites/{site}/history", s.apiAdmin(false, s.apiGet(func(r *http.Request, site string) (any, error) {
 		return s.backend.History(r.Context(), site, s.historyFilter(r))
 	})))
