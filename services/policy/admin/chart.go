@@ -126,14 +126,24 @@ func placeLabels(ths []Threshold, xOf func(days int) int) []thresholdLabel {
 	return labels
 }
 
-// weeksSVG draws retirements per week as small bars.
+// weeksSVG draws retirements per week as small bars. Weeks without a retirement have no
+// bar, so when none has one the chart would be an empty box an admin cannot tell from a
+// drawing that failed: it says so in words instead.
 func weeksSVG(weeks []WeekCount) template.HTML {
 	if len(weeks) == 0 {
 		return ""
 	}
-	peak := 1
+	peak := 0
 	for _, w := range weeks {
 		peak = max(peak, w.Count)
+	}
+	if peak == 0 {
+		period := fmt.Sprintf("%d weeks", len(weeks))
+		if len(weeks) == 1 {
+			period = "week"
+		}
+		return template.HTML(fmt.Sprintf(`<p class="muted empty" id="weeks-empty">No account was retired in the last %s (since %s).</p>`,
+			period, template.HTMLEscapeString(weeks[0].WeekStart.Format("2 Jan 2006"))))
 	}
 	const w, h, pad = 640, 120, 20
 	barW := (w - 2*pad) / len(weeks)
@@ -141,6 +151,10 @@ func weeksSVG(weeks []WeekCount) template.HTML {
 	fmt.Fprintf(&sb, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="weeks-title"><title id="weeks-title">Retirements per week</title>`, w, h)
 	for i, wk := range weeks {
 		bh := wk.Count * (h - 2*pad) / peak
+		if wk.Count > 0 {
+			// One retirement in a week of a hundred would round to no bar at all.
+			bh = max(bh, 2)
+		}
 		fmt.Fprintf(&sb, `<rect class="bar retired" x="%d" y="%d" width="%d" height="%d"><title>week of %s: %d retired</title></rect>`,
 			pad+i*barW+1, h-pad-bh, barW-2, bh, wk.WeekStart.Format("2 Jan 2006"), wk.Count)
 	}

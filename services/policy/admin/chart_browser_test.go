@@ -3,6 +3,7 @@ package admin_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -59,6 +60,52 @@ func TestThresholdLabelsNeverOverlapInABrowser(t *testing.T) {
 				t.Fatal(problems)
 			}
 			b.Screenshot(fmt.Sprintf("overview-%s", tc.name))
+		})
+	}
+}
+
+// TestRetirementsPerWeekInABrowser: the overview's weekly card says in words that nobody
+// was retired rather than drawing an empty box, and draws visible bars when somebody was.
+func TestRetirementsPerWeekInABrowser(t *testing.T) {
+	start := time.Date(2026, 9, 7, 0, 0, 0, 0, time.UTC)
+	weeks := func(counts ...int) []admin.WeekCount {
+		out := make([]admin.WeekCount, len(counts))
+		for i, n := range counts {
+			out[i] = admin.WeekCount{WeekStart: start.AddDate(0, 0, 7*i), Count: n}
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		weeks []admin.WeekCount
+		text  string // what the card says, below its heading
+		bars  int    // bars drawn with a visible height
+	}{
+		{"nobody-retired", weeks(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), "No account was retired in the last 12 weeks (since 7 Sep 2026).", 0},
+		{"one-busy-week-and-one-quiet", weeks(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 400, 1), "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := newHarness(t)
+			b := browsertest.New(t)
+			h.backend.o.RetiredPerWeek = tc.weeks
+			b.Do(chromedp.Navigate(h.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")),
+				chromedp.SendKeys(chromedp.ID("username"), "manager"),
+				chromedp.SendKeys(chromedp.ID("password"), "Manager123"),
+				chromedp.Submit(chromedp.ID("password")),
+				chromedp.WaitVisible(chromedp.ID("tile-active")))
+			card := `[...document.querySelectorAll("section.card")].find(s => s.querySelector("h2").textContent === "Retirements per week")`
+			got := browsertest.Value(b, chromedp.Evaluate[string](`(() => { const c = `+card+`; if (!c) return "NO CARD";
+  const p = c.querySelector("p"); return p && p.getBoundingClientRect().height > 0 ? p.textContent : ""; })()`))
+			if got != tc.text {
+				b.Screenshot("overview-weeks-" + tc.name)
+				t.Fatalf("the card says %q, want %q", got, tc.text)
+			}
+			if n := browsertest.Value(b, chromedp.Evaluate[int](`[...(`+card+`).querySelectorAll("rect.bar")].filter(r => r.getBoundingClientRect().height >= 1).length`)); n != tc.bars {
+				b.Screenshot("overview-weeks-" + tc.name)
+				t.Fatalf("%d visible bars, want %d", n, tc.bars)
+			}
+			b.Screenshot("overview-weeks-" + tc.name)
 		})
 	}
 }
