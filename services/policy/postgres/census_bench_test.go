@@ -35,9 +35,12 @@ func BenchmarkCensus(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
-	// Every tenth user never logged in, one in twenty is retired, one in twenty has a plan
-	// (a third of them warned, one in ten requested), one in a hundred an exemption; logins
-	// spread over 400 days, creations over 900.
+	// Every tenth user never logged in, one in twenty is retired, one in twenty has a plan,
+	// one in a hundred an exemption; logins spread over 400 days, creations over 900. Of the
+	// plans (numbered k = i/20): a third warned, one in ten requested, one in twenty-five in
+	// dry run, deactivations spread over the next 60 days so some are due within the 30 the
+	// overview counts and some not. Each is counted apart from the others by i/20, not
+	// i % 20 (which is 2 for every plan), so every count of the census is non-zero.
 	seed := []string{`
 INSERT INTO policy_users (site, user_uuid, username, roles, properties, created_at, retired, synced_at, last_login_at)
 SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'user' || i, '["Provider","Nurse"]', '{"ward":"3"}',
@@ -46,8 +49,8 @@ SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'user' || i, '["Provider","Nurs
 FROM generate_series(1, $2::int) AS i`, `
 INSERT INTO policy_states (site, user_uuid, rule, anchor, due, deactivate_on, warned_ns, requested, dry_run)
 SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'inactive_after', $1::timestamptz - interval '80 days',
-       $1::timestamptz + make_interval(days => i % 40), $1::timestamptz + make_interval(days => i % 40),
-       CASE WHEN i % 3 = 0 THEN 1209600000000000 ELSE 0 END, i % 10 = 2, false
+       $1::timestamptz + make_interval(days => (i / 20) % 60), $1::timestamptz + make_interval(days => (i / 20) % 60),
+       CASE WHEN i % 3 = 0 THEN 1209600000000000 ELSE 0 END, (i / 20) % 10 = 3, (i / 20) % 25 = 7
 FROM generate_series(1, $2::int) AS i WHERE i % 20 = 2`, `
 INSERT INTO policy_exemptions (site, user_uuid, reason, by_user, until, created_at)
 SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'transfer', 'admin', NULL, $1::timestamptz - interval '1 day'
@@ -74,6 +77,11 @@ FROM generate_series(1, $2::int) AS i WHERE i % 100 = 3`}
 	if !reflect.DeepEqual(got, want) || got.Active+got.Retired != users {
 		b.Fatalf("the census disagrees with the brute force on the benchmark's data:\nstore %+v\nbrute %+v", got, want)
 	}
+	// A count the seed leaves at zero is a count the benchmark does not measure.
+	if got.NeverLoggedIn == 0 || got.Exempt == 0 || got.Warned == 0 || got.Due == 0 || got.Requested == 0 || got.Due == got.Active {
+		b.Fatalf("the seed leaves a state out: %+v", got)
+	}
+	b.Logf("census: %+v", got)
 	b.Run("before-every-user-into-go", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := storetest.BruteForceCensus(ctx, s, "national", q); err != nil {
