@@ -29,6 +29,15 @@ const layoutProblems = `(() => {
   return out.join("; ");
 })()`
 
+// openOverview signs the browser in as the manager and waits for the overview it lands on.
+func openOverview(b *browsertest.Browser, h *harness) {
+	b.Do(chromedp.Navigate(h.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")),
+		chromedp.SendKeys(chromedp.ID("username"), "manager"),
+		chromedp.SendKeys(chromedp.ID("password"), "Manager123"),
+		chromedp.Submit(chromedp.ID("password")),
+		chromedp.WaitVisible(chromedp.ID("tile-active")))
+}
+
 // TestThresholdLabelsNeverOverlapInABrowser draws the age chart with thresholds close
 // together, at its edges and past its end, and measures the labels in Chromium.
 func TestThresholdLabelsNeverOverlapInABrowser(t *testing.T) {
@@ -47,11 +56,7 @@ func TestThresholdLabelsNeverOverlapInABrowser(t *testing.T) {
 			h, _ := newHarness(t)
 			b := browsertest.New(t) // its own: another harness's session cookie would sign it in
 			h.backend.o.Thresholds = tc.thresholds
-			b.Do(chromedp.Navigate(h.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")),
-				chromedp.SendKeys(chromedp.ID("username"), "manager"),
-				chromedp.SendKeys(chromedp.ID("password"), "Manager123"),
-				chromedp.Submit(chromedp.ID("password")),
-				chromedp.WaitVisible(chromedp.ID("tile-active")))
+			openOverview(b, h)
 			if n := browsertest.Value(b, chromedp.Evaluate[int](`document.querySelectorAll("svg.chart .threshold-label").length`)); n != len(tc.thresholds) {
 				t.Fatalf("%d threshold labels, want %d", n, len(tc.thresholds))
 			}
@@ -89,11 +94,7 @@ func TestRetirementsPerWeekInABrowser(t *testing.T) {
 			h, _ := newHarness(t)
 			b := browsertest.New(t)
 			h.backend.o.RetiredPerWeek = tc.weeks
-			b.Do(chromedp.Navigate(h.srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("username")),
-				chromedp.SendKeys(chromedp.ID("username"), "manager"),
-				chromedp.SendKeys(chromedp.ID("password"), "Manager123"),
-				chromedp.Submit(chromedp.ID("password")),
-				chromedp.WaitVisible(chromedp.ID("tile-active")))
+			openOverview(b, h)
 			card := `[...document.querySelectorAll("section.card")].find(s => s.querySelector("h2").textContent === "Retirements per week")`
 			got := browsertest.Value(b, chromedp.Evaluate[string](`(() => { const c = `+card+`; if (!c) return "NO CARD";
   const p = c.querySelector("p"); return p && p.getBoundingClientRect().height > 0 ? p.textContent : ""; })()`))
