@@ -4,12 +4,8 @@ import (
 	"context"
 	"reflect"
 	"testing"
-	"time"
 
-	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
 	"github.com/dormant-dev/dormant/services/policy"
-	"github.com/dormant-dev/dormant/services/policy/postgres"
 	"github.com/dormant-dev/dormant/services/policy/storetest"
 )
 
@@ -21,20 +17,7 @@ import (
 //	go test -run '^$' -bench BenchmarkCensus -benchtime 3x ./postgres
 func BenchmarkCensus(b *testing.B) {
 	ctx := context.Background()
-	users := 1_000_000
-	if testing.Short() {
-		users = 10_000
-	}
-	db, err := sqldb.Open(ctx, testenv.Postgres(b), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	s, err := postgres.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
+	now := benchNow
 	// Every tenth user never logged in, one in twenty is retired, one in twenty has a plan,
 	// one in a hundred an exemption; logins spread over 400 days, creations over 900. Of the
 	// plans (numbered k = i/20): a third warned, one in ten requested, one in twenty-five in
@@ -55,16 +38,7 @@ FROM generate_series(1, $2::int) AS i WHERE i % 20 = 2`, `
 INSERT INTO policy_exemptions (site, user_uuid, reason, by_user, until, created_at)
 SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'transfer', 'admin', NULL, $1::timestamptz - interval '1 day'
 FROM generate_series(1, $2::int) AS i WHERE i % 100 = 3`}
-	start := time.Now()
-	for _, q := range seed {
-		if _, err := db.Pool().Exec(ctx, q, now, users); err != nil {
-			b.Fatalf("seed %d users: %v", users, err)
-		}
-	}
-	if _, err := db.Pool().Exec(ctx, `ANALYZE policy_users, policy_states, policy_exemptions`); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("seeded %d users in %s", users, time.Since(start).Round(time.Millisecond))
+	s, users := seedNationalSite(b, seed...)
 	q := policy.CensusQuery{Now: now, Baseline: now.Add(-500 * policy.Day), BucketDays: 15, Buckets: 13, DueBefore: now.Add(30 * policy.Day)}
 	got, err := s.Census(ctx, "national", q)
 	if err != nil {

@@ -4,12 +4,8 @@ import (
 	"context"
 	"reflect"
 	"testing"
-	"time"
 
-	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
 	"github.com/dormant-dev/dormant/services/policy"
-	"github.com/dormant-dev/dormant/services/policy/postgres"
 	"github.com/dormant-dev/dormant/services/policy/storetest"
 )
 
@@ -22,20 +18,7 @@ import (
 //	go test -run '^$' -bench BenchmarkUpcoming -benchtime 3x ./postgres
 func BenchmarkUpcoming(b *testing.B) {
 	ctx := context.Background()
-	users := 1_000_000
-	if testing.Short() {
-		users = 10_000
-	}
-	db, err := sqldb.Open(ctx, testenv.Postgres(b), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(db.Close)
-	s, err := postgres.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 11, 20, 10, 30, 0, 0, time.UTC)
+	now := benchNow
 	// As BenchmarkCensus's site, with names: one in twenty users has a plan, due over the
 	// next 40 days (so about 1,250 share each day and the uuid breaks their ties), a third
 	// of them warned, one in ten requested; one in a hundred users is exempt.
@@ -56,16 +39,7 @@ FROM generate_series(1, $2::int) AS i WHERE i % 20 = 2`, `
 INSERT INTO policy_exemptions (site, user_uuid, reason, by_user, until, created_at)
 SELECT 'national', 'u' || lpad(i::text, 8, '0'), 'transfer', 'admin', NULL, $1::timestamptz - interval '1 day'
 FROM generate_series(1, $2::int) AS i WHERE i % 100 = 42`}
-	start := time.Now()
-	for _, q := range seed {
-		if _, err := db.Pool().Exec(ctx, q, now, users); err != nil {
-			b.Fatalf("seed %d users: %v", users, err)
-		}
-	}
-	if _, err := db.Pool().Exec(ctx, `ANALYZE policy_users, policy_states, policy_exemptions`); err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("seeded %d users in %s", users, time.Since(start).Round(time.Millisecond))
+	s, _ := seedNationalSite(b, seed...)
 	queries := []struct {
 		name string
 		q    policy.UpcomingQuery

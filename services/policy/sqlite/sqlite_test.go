@@ -11,17 +11,20 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) policy.Store {
-		ctx := context.Background()
-		db, err := sqldb.Open(ctx, "", t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		s, err := sqlite.Open(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	storetest.Run(t, openStore)
+}
+
+// openStore opens a store of its own in a fresh data directory, for the conformance suites.
+func openStore(t *testing.T) policy.Store {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, "", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	s, err := sqlite.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
