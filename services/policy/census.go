@@ -43,6 +43,18 @@ type Census struct {
 	Ages []int
 }
 
+// AddRow adds one row of a store's per-bucket count: bucket -1 holds the retired users, any
+// other the active users of that age bucket, never of them with no login recorded.
+func (c *Census) AddRow(bucket, n, never int) {
+	if bucket < 0 {
+		c.Retired += n
+		return
+	}
+	c.Active += n
+	c.NeverLoggedIn += never
+	c.Ages[bucket] += n
+}
+
 // CensusStore counts a site's users in the store.
 type CensusStore interface {
 	Census(ctx context.Context, site string, q CensusQuery) (Census, error)

@@ -56,13 +56,7 @@ GROUP BY 1`, args...)
 			rows.Close()
 			return c, fmt.Errorf("census of %s: count users: %w", site, err)
 		}
-		if b < 0 {
-			c.Retired += n
-			continue
-		}
-		c.Active += n
-		c.NeverLoggedIn += never
-		c.Ages[b] += n
+		c.AddRow(b, n, never)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
