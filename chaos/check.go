@@ -52,6 +52,8 @@ type Observed struct {
 // RetirementLog is one request OpenMRS received (openmrstest.Retirement).
 type RetirementLog struct {
 	Action, UUID, Reason string
+	Site                 string
+	By                   string // the OpenMRS user who sent it: which policy replica
 	At                   time.Time
 	WasRetired           bool
 }
