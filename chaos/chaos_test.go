@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -13,12 +14,14 @@ import (
 // Sizes of the two runs. The CI run is gentle (two shared cores) and stays well under five
 // minutes; the full run is `make chaos`.
 var profiles = map[string]Config{
-	"ci":   {Seed: 1, UsersPerSite: 300, Days: 45, JumpDay: 36, JumpDays: 10, Kills: 8, PGDrops: 3, OpenMRSFaults: 4},
-	"full": {Seed: 1, UsersPerSite: 1500, Days: 120, JumpDay: 70, JumpDays: 12, Kills: 30, PGDrops: 8, OpenMRSFaults: 12},
+	"ci": {Seed: 1, UsersPerSite: 300, Days: 45, JumpDay: 36, JumpDays: 10, Kills: 8, PGDrops: 3, OpenMRSFaults: 4,
+		PolicyReplicas: 2, LeaseTTL: 3 * time.Second, ActuatorRate: 4},
+	"full": {Seed: 1, UsersPerSite: 1500, Days: 120, JumpDay: 70, JumpDays: 12, Kills: 30, PGDrops: 8, OpenMRSFaults: 12,
+		PolicyReplicas: 2, LeaseTTL: 3 * time.Second, ActuatorRate: 4},
 }
 
 // TestChaos runs the fault-injection suite when DORMANT_CHAOS names a profile (ci or full).
-// DORMANT_CHAOS_SEED, _USERS, _DAYS and _KILLS override the profile's figures.
+// DORMANT_CHAOS_SEED, _USERS, _DAYS, _KILLS and _POLICY_REPLICAS override the profile's figures.
 func TestChaos(t *testing.T) {
 	name := os.Getenv("DORMANT_CHAOS")
 	if name == "" {
@@ -43,6 +46,10 @@ func TestChaos(t *testing.T) {
 	override("DORMANT_CHAOS_USERS", &cfg.UsersPerSite)
 	override("DORMANT_CHAOS_DAYS", &cfg.Days)
 	override("DORMANT_CHAOS_KILLS", &cfg.Kills)
+	override("DORMANT_CHAOS_POLICY_REPLICAS", &cfg.PolicyReplicas)
+	if cfg.PolicyReplicas < 1 || cfg.PolicyReplicas > 5 {
+		t.Fatalf("DORMANT_CHAOS_POLICY_REPLICAS=%d: want 1 to 5", cfg.PolicyReplicas)
+	}
 	if cfg.JumpDay > cfg.Days {
 		cfg.JumpDay = cfg.Days - 1
 	}
@@ -67,6 +74,11 @@ func TestChaos(t *testing.T) {
 	t.Logf("%d users on %d sites, %d simulated days, seed %d: %d logins, %d warnings, %d retirements in %s",
 		cfg.UsersPerSite*len(sites), len(sites), cfg.Days, cfg.Seed, res.Logins, res.Warnings, res.Retired, res.Elapsed.Round(time.Second))
 	t.Logf("faults by kind: %v", res.ByKind)
+	if len(res.Takeovers) > 0 {
+		t.Logf("%d policy replicas, lease %s: %d takeovers after a leader's kill or pause, %s to %s",
+			cfg.PolicyReplicas, cfg.LeaseTTL, len(res.Takeovers), slices.Min(res.Takeovers).Round(time.Millisecond), slices.Max(res.Takeovers).Round(time.Millisecond))
+	}
+	t.Logf("actuator rate %g/s per site: at most %v retirements per site within %s (limit %d)", cfg.ActuatorRate, res.MaxInWindow, RateWindow, res.RateLimit)
 	for _, c := range res.Crashes {
 		t.Logf("exit not caused by the suite: %s", c)
 	}

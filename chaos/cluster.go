@@ -114,6 +114,34 @@ func (p *Proc) Kill(down time.Duration) {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 }
 
+// Pause freezes the process with SIGSTOP for d, then lets it go on with SIGCONT, as a frozen
+// VM or a long GC pause would: it keeps its sockets and its state, and its clocks run on. It
+// reports when it stopped and continued; ok is false when the process was not running, or
+// was killed and started again meanwhile (the new one was never stopped).
+func (p *Proc) Pause(d time.Duration) (stopped, continued time.Time, ok bool) {
+	p.mu.Lock()
+	cmd := p.cmd
+	if cmd == nil || cmd.Process == nil || p.stopping {
+		p.mu.Unlock()
+		return time.Time{}, time.Time{}, false
+	}
+	stopped = time.Now()
+	err := cmd.Process.Signal(syscall.SIGSTOP)
+	p.mu.Unlock()
+	if err != nil {
+		return time.Time{}, time.Time{}, false
+	}
+	time.Sleep(d)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != cmd {
+		return stopped, time.Now(), false
+	}
+	// Even while stopping: a stopped process would not see Stop's SIGTERM.
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	return stopped, time.Now(), true
+}
+
 // Stop ends the process for good: SIGTERM, then SIGKILL after grace.
 func (p *Proc) Stop(grace time.Duration) {
 	p.mu.Lock()

@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,9 +44,21 @@ type Config struct {
 	// PGDrops and OpenMRSFaults are how many times to terminate the services' PostgreSQL
 	// connections and to break OpenMRS (5xx bursts, dropped connections, slow answers).
 	PGDrops, OpenMRSFaults int
+	// PolicyReplicas is how many policy processes run side by side (at least 1). They elect
+	// the one that runs the roster sync, actuator and notifier through a NATS KV lease of
+	// LeaseTTL (default 3s, renewed every LeaseTTL/3), so takeovers fit in the run.
+	PolicyReplicas int
+	LeaseTTL       time.Duration
+	// ActuatorRate is DORMANT_ACTUATOR_RATE (default 4 per second and site); OpenMRS's log
+	// must never show more, across replicas. It is low so that a tick's batch (up to 40 per
+	// site) takes longer than RateWindow: only then would a second actuator show as more.
+	ActuatorRate float64
 	// Sabotage breaks the system on purpose to prove the oracle sees it: "retire" retires an
 	// active user straight in OpenMRS halfway through; "policy" runs the services with
-	// inactive_after 25d while the oracle keeps 30d. A sabotaged run must report violations.
+	// inactive_after 25d while the oracle keeps 30d; "election" deletes every lease as soon as
+	// it is written while the actuator works through a large batch, as an outside writer of
+	// the bucket would, so that two replicas lead at once. A sabotaged run must report
+	// violations.
 	Sabotage    string
 	WorkDir     string // binaries, stores and logs
 	PostgresURL string // bound to the run's own schema (testenv.Postgres)
@@ -61,6 +74,12 @@ type Result struct {
 	Retired, Warnings       int
 	Logins                  int
 	Elapsed                 time.Duration
+	// Takeovers are the times from a leader's SIGKILL or SIGSTOP until another replica led.
+	Takeovers []time.Duration
+	// MaxInWindow is, per site, the most retirements OpenMRS saw within RateWindow; RateLimit
+	// is what one actuator at ActuatorRate may send in it.
+	MaxInWindow map[string]int
+	RateLimit   int
 }
 
 // Summary is the one line a run prints.
@@ -74,25 +93,29 @@ const (
 	tokenEnvPrefix = "CHAOS_TOKEN_"
 	openmrsPassEnv = "CHAOS_OPENMRS_PASSWORD"
 	barrierLimit   = 3 * time.Minute
+	// RateWindow is the span over which OpenMRS's retirements are counted against the rate.
+	RateWindow = 5 * time.Second
 )
 
 // run is one chaos run's moving parts.
 type run struct {
-	cfg                  Config
-	model                *Model
-	ns                   events.Namespace
-	fakes                map[string]string // site → fake-openmrs base (http://addr)
-	fakeP                []*Proc
-	natsP                *Proc
-	ingest               *Proc
-	policyP              *Proc
-	ingestURL, policyURL string
-	nc                   *nats.Conn
-	js                   jetstream.JetStream
-	db                   *pgxpool.Pool
-	pstore               *policypg.Store
-	appName              string
-	http                 *http.Client
+	cfg        Config
+	model      *Model
+	ns         events.Namespace
+	fakes      map[string]string // site → fake-openmrs base (http://addr)
+	fakeP      []*Proc
+	natsP      *Proc
+	ingest     *Proc
+	policies   []*Proc  // the policy replicas
+	policyURLs []string // their HTTP servers (admin API, /metrics)
+	ingestURL  string
+	replicaBy  map[string]int // OpenMRS uuid of a replica's user → replica
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	db         *pgxpool.Pool
+	pstore     *policypg.Store
+	appName    string
+	http       *http.Client
 
 	mu       sync.Mutex
 	sent     []SentLogin
@@ -102,6 +125,13 @@ type run struct {
 	inflight sync.WaitGroup
 	chaosRng *rand.Rand
 	logins   atomic.Int64
+	// Replicas: which are paused now (and when each resumed), the pauses, the takeovers, the
+	// spans when OpenMRS's arrivals bunch, and the leader overlaps the sampler saw.
+	paused    map[int]bool
+	resumed   map[int]time.Time
+	pauses    []Pause
+	takeovers []time.Duration
+	bunched   []Interval
 }
 
 // Run builds the binaries, starts everything, plays the script with its faults and checks.
@@ -113,10 +143,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.setup(ctx); err != nil {
 		return Result{}, err
 	}
+	sctx, stopSampler := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() { defer close(sampled); r.sampleLeaders(sctx) }()
 	if err := r.play(ctx); err != nil {
 		r.violation("run-stalled", "%v", err)
 	}
 	r.inflight.Wait()
+	stopSampler()
+	<-sampled
 	res, err := r.check(ctx)
 	if err != nil {
 		return res, err
@@ -144,6 +179,14 @@ func (r *run) count(kind string) {
 }
 
 func (r *run) setup(ctx context.Context) error {
+	r.cfg.PolicyReplicas = max(r.cfg.PolicyReplicas, 1)
+	if r.cfg.LeaseTTL == 0 {
+		r.cfg.LeaseTTL = 3 * time.Second
+	}
+	if r.cfg.ActuatorRate == 0 {
+		r.cfg.ActuatorRate = 4
+	}
+	r.replicaBy, r.paused, r.resumed = map[string]int{}, map[int]bool{}, map[int]time.Time{}
 	dir := r.cfg.WorkDir
 	bin := filepath.Join(dir, "bin")
 	r.logf("building dormant and fake-openmrs")
@@ -166,6 +209,12 @@ func (r *run) setup(ctx context.Context) error {
 			Roles map[string][]string    `json:"roles"`
 			Users []openmrstest.UserSpec `json:"users"`
 		}{Roles: map[string][]string{"User Manager": {openmrstest.PrivGetUsers, openmrstest.PrivEditUsers}}}
+		// Each replica past the first signs in as its own super user, so the log of
+		// retirements says which replica sent each (replica 0 is the built-in admin).
+		for k := 1; k < r.cfg.PolicyReplicas; k++ {
+			seed.Users = append(seed.Users, openmrstest.UserSpec{Username: replicaUser(k), Password: "Admin123", GivenName: "Replica",
+				FamilyName: strconv.Itoa(k), SystemID: replicaUser(k), Roles: []string{openmrstest.SuperUserRole}})
+		}
 		for _, p := range m.People {
 			if p.Site != site {
 				continue
@@ -206,6 +255,11 @@ func (r *run) setup(ctx context.Context) error {
 		}
 		for _, u := range users {
 			m.Bind(site, u.Username, u.UUID, u.SystemID)
+			for k := 0; k < r.cfg.PolicyReplicas; k++ {
+				if u.Username == replicaUser(k) {
+					r.replicaBy[u.UUID] = k
+				}
+			}
 		}
 	}
 
@@ -237,22 +291,31 @@ func (r *run) setup(ctx context.Context) error {
 	}
 	r.ns = events.Namespace{Root: "dormant"}
 
-	// The sites file: both sites live, with a policy block the model loads too.
-	var sb strings.Builder
-	sb.WriteString("sites:\n")
-	for _, site := range sites {
-		fmt.Fprintf(&sb, "  - id: %s\n    openmrs_url: %s/openmrs\n    openmrs_user: admin\n    openmrs_password_env: %s\n    ingest_token_env: %s%s\n    policy:\n",
-			site, r.fakes[site], openmrsPassEnv, tokenEnvPrefix, envName(site))
-		block := PolicyBlock
-		if r.cfg.Sabotage == "policy" {
-			block = strings.Replace(block, "inactive_after: 30d", "inactive_after: 25d", 1)
+	// The sites file: both sites live, with a policy block the model loads too. Each policy
+	// replica has its own, which differs only in the OpenMRS user.
+	writeSites := func(k int) (string, error) {
+		var sb strings.Builder
+		sb.WriteString("sites:\n")
+		for _, site := range sites {
+			fmt.Fprintf(&sb, "  - id: %s\n    openmrs_url: %s/openmrs\n    openmrs_user: %s\n    openmrs_password_env: %s\n    ingest_token_env: %s%s\n    policy:\n",
+				site, r.fakes[site], replicaUser(k), openmrsPassEnv, tokenEnvPrefix, envName(site))
+			block := PolicyBlock
+			if r.cfg.Sabotage == "policy" {
+				block = strings.Replace(block, "inactive_after: 30d", "inactive_after: 25d", 1)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+				sb.WriteString("      " + line + "\n")
+			}
 		}
-		for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
-			sb.WriteString("      " + line + "\n")
+		name := "sites.yaml"
+		if k > 0 {
+			name = fmt.Sprintf("sites-policy-%d.yaml", k)
 		}
+		file := filepath.Join(dir, name)
+		return file, os.WriteFile(file, []byte(sb.String()), 0o600)
 	}
-	sitesFile := filepath.Join(dir, "sites.yaml")
-	if err := os.WriteFile(sitesFile, []byte(sb.String()), 0o600); err != nil {
+	sitesFile, err := writeSites(0)
+	if err != nil {
 		return err
 	}
 
@@ -260,7 +323,7 @@ func (r *run) setup(ctx context.Context) error {
 	// run's connections.
 	r.appName = "chaos_" + schemaOf(r.cfg.PostgresURL)
 	common := []string{
-		"DORMANT_NATS_URL=" + natsURL, "DORMANT_CONFIG=" + sitesFile, "DORMANT_LOG_LEVEL=info",
+		"DORMANT_NATS_URL=" + natsURL, "DORMANT_LOG_LEVEL=info",
 		"DORMANT_SUBJECT_ROOT=" + r.ns.Root, openmrsPassEnv + "=Admin123",
 	}
 	for _, site := range sites {
@@ -269,25 +332,38 @@ func (r *run) setup(ctx context.Context) error {
 	if r.ingestURL, err = freeAddr(); err != nil {
 		return err
 	}
-	if r.policyURL, err = freeAddr(); err != nil {
-		return err
-	}
 	dormantBin := filepath.Join(bin, "dormant")
 	r.ingest = &Proc{Name: "login-ingest", Path: dormantBin, Args: []string{"serve"}, Log: filepath.Join(dir, "login-ingest.log"),
-		Env: append(append([]string{}, common...), "DORMANT_TARGET=ingest", "DORMANT_HTTP_ADDR="+r.ingestURL,
+		Env: append(append([]string{}, common...), "DORMANT_CONFIG="+sitesFile, "DORMANT_TARGET=ingest", "DORMANT_HTTP_ADDR="+r.ingestURL,
 			"DORMANT_DATA_DIR="+filepath.Join(dir, "ingest-data"), "DORMANT_DB="+withApp(r.cfg.PostgresURL, r.appName+"_ingest"),
 			"DORMANT_INGEST_ACK_WAIT=5s", "DORMANT_INGEST_BATCH_WAIT=50ms")}
-	r.policyP = &Proc{Name: "policy", Path: dormantBin, Args: []string{"serve"}, Log: filepath.Join(dir, "policy.log"),
-		Env: append(append([]string{}, common...), "DORMANT_TARGET=policy", "DORMANT_HTTP_ADDR="+r.policyURL,
-			"DORMANT_DATA_DIR="+filepath.Join(dir, "policy-data"), "DORMANT_DB="+withApp(r.cfg.PostgresURL, r.appName+"_policy"),
+	r.ingestURL = "http://" + r.ingestURL
+	for k := 0; k < r.cfg.PolicyReplicas; k++ {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		file, err := writeSites(k)
+		if err != nil {
+			return err
+		}
+		env := append([]string{}, common...)
+		env = append(env, "DORMANT_CONFIG="+file, "DORMANT_TARGET=policy", "DORMANT_HTTP_ADDR="+addr,
+			"DORMANT_DATA_DIR="+filepath.Join(dir, fmt.Sprintf("policy-%d-data", k)), "DORMANT_DB="+withApp(r.cfg.PostgresURL, fmt.Sprintf("%s_policy%d", r.appName, k)),
 			"DORMANT_CLOCK_ENABLED=false", "DORMANT_POLICY_ACK_WAIT=5s", "DORMANT_POLICY_BATCH_WAIT=50ms",
-			"DORMANT_ACTUATOR_ACK_WAIT=5s", "DORMANT_ACTUATOR_RATE=200", "DORMANT_ACTUATOR_RETRY_BACKOFF=1s",
+			"DORMANT_ACTUATOR_ACK_WAIT=5s", fmt.Sprintf("DORMANT_ACTUATOR_RATE=%g", r.cfg.ActuatorRate), "DORMANT_ACTUATOR_RETRY_BACKOFF=1s",
 			"DORMANT_ACTUATOR_MAX_RETRY_BACKOFF=4s", "DORMANT_ACTUATOR_MAX_ATTEMPTS=100", "DORMANT_ROSTER_SYNC_INTERVAL=1h",
-			"DORMANT_NOTIFY_DIGEST_AT=off", "DORMANT_ADMIN_SESSION_KEY="+strings.Repeat("c", 40))}
-	r.ingestURL, r.policyURL = "http://"+r.ingestURL, "http://"+r.policyURL
-	// The policy process first: it migrates its tables, which the harness then reads.
-	if err := r.policyP.Start(); err != nil {
-		return err
+			"DORMANT_LEADER_LEASE_TTL="+r.cfg.LeaseTTL.String(), "DORMANT_LEADER_RENEW_INTERVAL="+(r.cfg.LeaseTTL/3).String(),
+			"DORMANT_NOTIFY_DIGEST_AT=off", "DORMANT_ADMIN_SESSION_KEY="+strings.Repeat("c", 40))
+		r.policies = append(r.policies, &Proc{Name: fmt.Sprintf("policy-%d", k), Path: dormantBin, Args: []string{"serve"},
+			Log: filepath.Join(dir, fmt.Sprintf("policy-%d.log", k)), Env: env})
+		r.policyURLs = append(r.policyURLs, "http://"+addr)
+	}
+	// The policy processes first: they migrate their tables, which the harness then reads.
+	for _, p := range r.policies {
+		if err := p.Start(); err != nil {
+			return err
+		}
 	}
 	if err := r.ingest.Start(); err != nil {
 		return err
@@ -299,7 +375,7 @@ func (r *run) setup(ctx context.Context) error {
 	if err := r.waitFor(ctx, "roster synced", func() (bool, error) {
 		var n int
 		err := r.db.QueryRow(ctx, `SELECT count(*) FROM policy_users WHERE synced_at IS NOT NULL`).Scan(&n)
-		return n >= len(m.People)+len(sites), ignoreUndefined(err)
+		return n >= len(m.People)+len(sites)*r.cfg.PolicyReplicas, ignoreUndefined(err)
 	}); err != nil {
 		return err
 	}
@@ -314,7 +390,7 @@ func (r *run) setup(ctx context.Context) error {
 }
 
 func (r *run) stop() {
-	for _, p := range []*Proc{r.ingest, r.policyP} {
+	for _, p := range append([]*Proc{r.ingest}, r.policies...) {
 		if p != nil {
 			p.Stop(10 * time.Second)
 		}
@@ -338,7 +414,7 @@ func (r *run) stop() {
 
 // fault is one scheduled fault: its kind and the phase of the day it fires in.
 type fault struct {
-	kind  string // kill-ingest, kill-policy, kill-actuator, restart-nats, pg-drop, openmrs-5xx, openmrs-drop, openmrs-slow
+	kind  string // kill-ingest, kill-policy or kill-leader and kill-follower, kill-actuator, pause-leader, restart-nats, pg-drop, openmrs-5xx, openmrs-drop, openmrs-slow
 	phase string // send, tick
 }
 
@@ -347,6 +423,10 @@ func (r *run) schedule() map[int][]fault {
 	plan := map[int][]fault{}
 	rng := rand.New(rand.NewPCG(r.cfg.Seed, 99))
 	kills := []string{"kill-ingest", "kill-policy", "kill-actuator", "restart-nats"}
+	if r.cfg.PolicyReplicas > 1 {
+		// The leader runs the actuator: kill it, a follower, and pause it past its lease.
+		kills = []string{"kill-ingest", "kill-leader", "kill-actuator", "kill-follower", "restart-nats", "pause-leader"}
+	}
 	place := func(n int, kinds []string) {
 		for i := 0; i < n; i++ {
 			day := 2 + (i*(r.cfg.Days-3))/max(n, 1) + rng.IntN(2)
@@ -403,6 +483,11 @@ func (r *run) play(ctx context.Context) error {
 		}
 
 		results := m.Tick(at)
+		stopThief := func() {}
+		if r.cfg.Sabotage == "election" && releasedCount(results) >= 10 {
+			r.logf("sabotage: deleting every lease as it is written while the actuator retires %d users", releasedCount(results))
+			stopThief = r.stealLease(ctx)
+		}
 		r.mu.Lock()
 		r.timeline = append(r.timeline, Mark{Wall: time.Now(), Sim: at})
 		r.mu.Unlock()
@@ -432,7 +517,9 @@ func (r *run) play(ctx context.Context) error {
 			}
 			released = append(released, rel...)
 		}
-		if err := r.waitActuator(ctx, released); err != nil {
+		err := r.waitActuator(ctx, released)
+		stopThief()
+		if err != nil {
 			return fmt.Errorf("day %d: %w", day, err)
 		}
 		if r.cfg.Sabotage == "retire" && day == r.cfg.Days/2 {
@@ -493,10 +580,19 @@ func (r *run) inject(kind string, down time.Duration) {
 	case "kill-ingest":
 		r.ingest.Kill(down)
 	case "kill-policy":
-		r.policyP.Kill(down)
-	case "kill-actuator-now":
-		kind = "kill-actuator"
-		r.policyP.Kill(down)
+		r.policies[0].Kill(down)
+	case "kill-leader", "kill-actuator-now":
+		// The actuator runs in the leader, so killing the actuator is killing the leader.
+		if kind == "kill-actuator-now" {
+			kind = "kill-actuator"
+		}
+		k := r.findLeader(ctx)
+		r.policies[k].Kill(down)
+		r.measureTakeover(ctx, time.Now())
+	case "kill-follower":
+		r.policies[r.follower(ctx)].Kill(down)
+	case "pause-leader":
+		r.pauseLeader(ctx)
 	case "restart-nats":
 		r.natsP.Kill(down)
 	case "pg-drop":
@@ -514,6 +610,9 @@ func (r *run) inject(kind string, down time.Duration) {
 			case "openmrs-drop":
 				_ = r.postJSON(ctx, base+"/_fake/faults", openmrstest.Fault{PathPrefix: "/user", Count: 2 + r.chaosRng.IntN(4), Drop: true}, nil)
 			case "openmrs-slow":
+				r.mu.Lock()
+				r.bunched = append(r.bunched, Interval{From: time.Now(), To: time.Now().Add(time.Hour)})
+				r.mu.Unlock()
 				_ = r.postJSON(ctx, base+"/_fake/latency?d=1500ms", nil, nil)
 			}
 		}
@@ -522,6 +621,14 @@ func (r *run) inject(kind string, down time.Duration) {
 			for _, base := range r.fakes {
 				_ = r.postJSON(ctx, base+"/_fake/latency?d=0s", nil, nil)
 			}
+			// Requests sent in the last 1.5 s land together with those sent from now on.
+			r.mu.Lock()
+			for i := range r.bunched {
+				if r.bunched[i].To.After(time.Now()) {
+					r.bunched[i].To = time.Now().Add(3 * time.Second)
+				}
+			}
+			r.mu.Unlock()
 		}
 	}
 	r.count(kind)
@@ -780,41 +887,44 @@ func (r *run) approve(ctx context.Context, h *Held, jump bool) ([]Request, error
 			return nil, err
 		}
 	}
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
-	var sess struct {
-		CSRF string `json:"csrf_token"`
-	}
-	if err := retry(ctx, "sign in", func() (bool, error) {
-		err := r.doJSON(ctx, c, http.MethodPost, r.policyURL+"/api/v1/session", "", map[string]string{"site": h.Site, "username": "manager", "password": "Manager123"}, &sess)
-		return err == nil, nil
-	}); err != nil {
-		return nil, err
-	}
-	var batches []struct {
-		BatchID, Status string
-		Users           []struct{ UserUUID string }
-	}
-	var batchID string
-	if err := retry(ctx, "held batches", func() (bool, error) {
-		if err := r.doJSON(ctx, c, http.MethodGet, r.policyURL+"/api/v1/sites/"+h.Site+"/held", "", nil, &batches); err != nil {
+	// Any replica serves the admin API; one that dies mid-way is left for the next, which
+	// signs in afresh. An approval whose answer was lost shows as no pending batch any more.
+	var now time.Time
+	attempt, sent, checked := 0, false, false
+	if err := retry(ctx, "approve", func() (bool, error) {
+		base := r.policyURLs[attempt%len(r.policyURLs)]
+		attempt++
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+		var sess struct {
+			CSRF string `json:"csrf_token"`
+		}
+		if err := r.doJSON(ctx, c, http.MethodPost, base+"/api/v1/session", "", map[string]string{"site": h.Site, "username": "manager", "password": "Manager123"}, &sess); err != nil {
 			return false, nil
 		}
+		var batches []struct {
+			BatchID, Status string
+			Users           []struct{ UserUUID string }
+		}
+		if err := r.doJSON(ctx, c, http.MethodGet, base+"/api/v1/sites/"+h.Site+"/held", "", nil, &batches); err != nil {
+			return false, nil
+		}
+		batchID := ""
 		for _, b := range batches {
 			if b.Status == string(policy.HeldPending) {
 				batchID = b.BatchID
-				if len(b.Users) != len(h.Requests) {
+				if len(b.Users) != len(h.Requests) && !checked {
 					r.violation("held-batch-wrong", "%s: batch %s holds %d users, the model %d", h.Site, b.BatchID, len(b.Users), len(h.Requests))
 				}
+				checked = true
 			}
 		}
-		return batchID != "", nil
-	}); err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	if err := retry(ctx, "approve", func() (bool, error) {
-		err := r.doJSON(ctx, c, http.MethodPost, r.policyURL+"/api/v1/sites/"+h.Site+"/held/"+batchID+"/approve", sess.CSRF, nil, nil)
+		if batchID == "" {
+			// Not decided yet, or approved by an attempt whose answer was lost.
+			return sent, nil
+		}
+		now, sent = time.Now(), true
+		err := r.doJSON(ctx, c, http.MethodPost, base+"/api/v1/sites/"+h.Site+"/held/"+batchID+"/approve", sess.CSRF, nil, nil)
 		return err == nil, nil
 	}); err != nil {
 		return nil, err
@@ -939,13 +1049,13 @@ func (r *run) check(ctx context.Context) (Result, error) {
 	if obs.ProjectionLastLogins, err = r.lastLogins(ctx, `SELECT user_uuid, last_login_at FROM policy_users WHERE last_login_at IS NOT NULL`); err != nil {
 		return Result{}, err
 	}
-	for _, base := range r.fakes {
+	for site, base := range r.fakes {
 		var log []openmrstest.Retirement
 		if err := r.getJSON(ctx, base+"/_fake/retirements", &log); err != nil {
 			return Result{}, err
 		}
 		for _, x := range log {
-			obs.Retirements = append(obs.Retirements, RetirementLog{Action: x.Action, UUID: x.UUID, Reason: x.Reason, At: x.At, WasRetired: x.WasRetired})
+			obs.Retirements = append(obs.Retirements, RetirementLog{Action: x.Action, UUID: x.UUID, Reason: x.Reason, At: x.At, WasRetired: x.WasRetired, Site: site, By: x.By})
 		}
 	}
 	if err := r.readDecisions(ctx, &obs); err != nil {
@@ -958,11 +1068,30 @@ func (r *run) check(ctx context.Context) (Result, error) {
 	byKind := maps(r.faults)
 	r.mu.Unlock()
 
+	r.mu.Lock()
+	robs := ReplicaObserved{Rate: r.cfg.ActuatorRate, Window: RateWindow, Bunched: append([]Interval(nil), r.bunched...), By: r.replicaBy,
+		Pauses: append([]Pause(nil), r.pauses...)}
+	takeovers := append([]time.Duration(nil), r.takeovers...)
+	r.mu.Unlock()
+	for i, p := range robs.Pauses {
+		f, err := os.Open(r.policies[p.Replica].Log)
+		if err != nil {
+			return Result{}, err
+		}
+		robs.Pauses[i].Relead, err = LeadingSince(f, p.Continued)
+		f.Close()
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", r.policies[p.Replica].Log, err)
+		}
+	}
 	exp := r.model.Expected()
-	res := Result{Violations: append(found, Check(exp, obs)...), ByKind: byKind, Retired: len(exp.Retired), Warnings: len(exp.Warnings), Logins: int(r.logins.Load())}
+	found = append(found, Check(exp, obs)...)
+	found = append(found, CheckReplicas(robs, obs.Retirements)...)
+	res := Result{Violations: found, ByKind: byKind, Retired: len(exp.Retired), Warnings: len(exp.Warnings), Logins: int(r.logins.Load()),
+		Takeovers: takeovers, MaxInWindow: MaxInWindow(obs.Retirements, RateWindow, robs.Bunched), RateLimit: RateLimit(r.cfg.ActuatorRate, RateWindow)}
 	for kind, n := range byKind {
 		switch {
-		case strings.HasPrefix(kind, "kill-"):
+		case strings.HasPrefix(kind, "kill-"), kind == "pause-leader":
 			res.Kills += n
 		case kind == "restart-nats":
 			res.Restarts += n
@@ -970,7 +1099,7 @@ func (r *run) check(ctx context.Context) (Result, error) {
 			res.Faults += n
 		}
 	}
-	for _, p := range []*Proc{r.ingest, r.policyP, r.natsP} {
+	for _, p := range append([]*Proc{r.ingest, r.natsP}, r.policies...) {
 		_, _, crashes := p.Counts()
 		res.Crashes = append(res.Crashes, crashes...)
 	}

@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 	}
 	tickEvery := envDuration(t, "DORMANT_SOAK_TICK_EVERY", 2*time.Second)
 
-	r := &run{cfg: Config{Seed: 3, UsersPerSite: 2500, PostgresURL: testenv.Postgres(t), WorkDir: t.TempDir(), Logf: t.Logf},
+	r := &run{cfg: Config{Seed: 3, UsersPerSite: 2500, ActuatorRate: 200, PostgresURL: testenv.Postgres(t), WorkDir: t.TempDir(), Logf: t.Logf},
 		faults: map[string]int{}, fakes: map[string]string{}, http: &http.Client{Timeout: 30 * time.Second}}
 	ctx, cancel := context.WithTimeout(context.Background(), duration+15*time.Minute)
 	defer cancel()
@@ -67,7 +67,7 @@ func TestSoak(t *testing.T) {
 	sample := func(label string) soakSample {
 		s := soakSample{label: label, at: time.Since(began).Round(time.Second)}
 		s.ingest = scrape(ctx, r.ingestURL+"/metrics")
-		s.policy = scrape(ctx, r.policyURL+"/metrics")
+		s.policy = scrape(ctx, r.policyURLs[0]+"/metrics")
 		return s
 	}
 
@@ -214,7 +214,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	_, ik, ic := r.ingest.Counts()
-	_, pk, pc := r.policyP.Counts()
+	_, pk, pc := r.policies[0].Counts()
 	if ik+pk > 0 || len(ic)+len(pc) > 0 {
 		t.Errorf("a process restarted during the soak: %v %v", ic, pc)
 	}
