@@ -126,7 +126,7 @@ type run struct {
 	chaosRng *rand.Rand
 	logins   atomic.Int64
 	// Replicas: which are paused now (and when each resumed), the pauses, the takeovers, the
-	// spans when OpenMRS's arrivals bunch, and the leader overlaps the sampler saw.
+	// spans when OpenMRS's arrivals bunch.
 	paused    map[int]bool
 	resumed   map[int]time.Time
 	pauses    []Pause
@@ -427,11 +427,16 @@ func (r *run) schedule() map[int][]fault {
 		// The leader runs the actuator: kill it, a follower, and pause it past its lease.
 		kills = []string{"kill-ingest", "kill-leader", "kill-actuator", "kill-follower", "restart-nats", "pause-leader"}
 	}
+	// Every kind comes once before any comes twice, so a short run still has each.
 	place := func(n int, kinds []string) {
 		for i := 0; i < n; i++ {
 			day := 2 + (i*(r.cfg.Days-3))/max(n, 1) + rng.IntN(2)
 			phase := []string{"send", "tick"}[rng.IntN(2)]
-			plan[day] = append(plan[day], fault{kind: kinds[(i+rng.IntN(2))%len(kinds)], phase: phase})
+			k := (i + rng.IntN(2)) % len(kinds)
+			if i < len(kinds) {
+				k = (i*5 + 2) % len(kinds) // spread the kinds over the days
+			}
+			plan[day] = append(plan[day], fault{kind: kinds[k], phase: phase})
 		}
 	}
 	place(r.cfg.Kills, kills)
@@ -448,7 +453,8 @@ func (r *run) play(ctx context.Context) error {
 	m := r.model
 	plan := r.schedule()
 	prev := m.Start.Add(-Day)
-	pendingActuator := 0
+	// Faults aimed at the actuator at work wait for a tick that releases requests.
+	var pendingActuator []string
 	for day := 1; day <= r.cfg.Days; day++ {
 		at := prev.Add(Day)
 		var logins []Login
@@ -465,8 +471,8 @@ func (r *run) play(ctx context.Context) error {
 		}
 		faults := plan[day]
 		for _, f := range faults {
-			if f.kind == "kill-actuator" {
-				pendingActuator++
+			if f.kind == "kill-actuator" || f.kind == "pause-leader" {
+				pendingActuator = append(pendingActuator, f.kind)
 			}
 		}
 		if err := r.send(ctx, logins, prev, at, func() { r.fire(faults, "send") }); err != nil {
@@ -502,10 +508,12 @@ func (r *run) play(ctx context.Context) error {
 		for _, res := range results {
 			released = append(released, res.Released...)
 		}
-		if pendingActuator > 0 && len(released) > 0 {
-			// The actuator is at work on this tick's requests right now: kill its process.
-			pendingActuator--
-			r.fire([]fault{{kind: "kill-actuator-now"}}, "")
+		if len(pendingActuator) > 0 && len(released) > 0 {
+			// The actuator is at work on this tick's requests right now: kill its process, or
+			// freeze it past its lease while it holds requests.
+			kind := pendingActuator[0] + "-now"
+			pendingActuator = pendingActuator[1:]
+			r.fire([]fault{{kind: kind}}, "")
 		}
 		for _, res := range results {
 			if res.Held == nil {
@@ -558,7 +566,7 @@ func (r *run) sabotageRetire(ctx context.Context) error {
 // fire starts the faults of a phase; each runs on its own, as a real failure would.
 func (r *run) fire(faults []fault, phase string) {
 	for _, f := range faults {
-		if f.phase != phase || f.kind == "kill-actuator" {
+		if f.phase != phase || f.kind == "kill-actuator" || f.kind == "pause-leader" {
 			continue
 		}
 		delay := time.Duration(r.chaosRng.IntN(400)) * time.Millisecond
@@ -591,7 +599,8 @@ func (r *run) inject(kind string, down time.Duration) {
 		r.measureTakeover(ctx, time.Now())
 	case "kill-follower":
 		r.policies[r.follower(ctx)].Kill(down)
-	case "pause-leader":
+	case "pause-leader-now":
+		kind = "pause-leader"
 		r.pauseLeader(ctx)
 	case "restart-nats":
 		r.natsP.Kill(down)
