@@ -550,15 +550,19 @@ func (r *run) sabotageRetire(ctx context.Context) error {
 		if p.Profile != Regular || p.retired() || p.ManagerPassword != "" {
 			continue
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, r.fakes[p.Site]+"/openmrs/ws/rest/v1/user/"+p.UUID+"?reason=sabotage", nil)
-		req.SetBasicAuth("admin", "Admin123")
-		resp, err := r.http.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		r.logf("sabotage: retired %s behind dormant's back (%s)", p.Username, resp.Status)
-		return nil
+		// Retried through the OpenMRS faults the run injects, as the sabotage must land.
+		err := retry(ctx, "sabotage", func() (bool, error) {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, r.fakes[p.Site]+"/openmrs/ws/rest/v1/user/"+p.UUID+"?reason=sabotage", nil)
+			req.SetBasicAuth("admin", "Admin123")
+			resp, err := r.http.Do(req)
+			if err != nil {
+				return false, nil
+			}
+			resp.Body.Close()
+			return resp.StatusCode/100 == 2, nil
+		})
+		r.logf("sabotage: retired %s behind dormant's back", p.Username)
+		return err
 	}
 	return errors.New("sabotage: no regular user to retire")
 }
