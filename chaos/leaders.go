@@ -79,19 +79,15 @@ func (r *run) findLeader(ctx context.Context) int {
 	return 0
 }
 
-// follower returns a replica that does not lead (with one replica, that one).
+// follower returns a replica that answers and does not lead (with one replica, that one).
+// Which one it is follows from the election, not the seed, so no random draw is needed.
 func (r *run) follower(ctx context.Context) int {
-	n := len(r.policies)
-	r.mu.Lock()
-	first := r.chaosRng.IntN(n)
-	r.mu.Unlock()
-	for i := range n {
-		k := (first + i) % n
+	for k := range r.policies {
 		if leading, ok := r.isLeader(ctx, k); ok && !leading {
 			return k
 		}
 	}
-	return first
+	return 0
 }
 
 // measureTakeover waits until a replica leads again after the leader's loss at since, and
