@@ -124,6 +124,7 @@ type run struct {
 	found    []Violation
 	inflight sync.WaitGroup
 	chaosRng *rand.Rand
+	chaosMu  sync.Mutex // guards chaosRng
 	logins   atomic.Int64
 	// Replicas: which are paused now (and when each resumed), the pauses, the takeovers, the
 	// spans when OpenMRS's arrivals bunch.
@@ -567,14 +568,22 @@ func (r *run) sabotageRetire(ctx context.Context) error {
 	return errors.New("sabotage: no regular user to retire")
 }
 
+// chaosIntN draws from the fault generator, which the fault goroutines share: a math/rand
+// generator is not safe for concurrent use.
+func (r *run) chaosIntN(n int) int {
+	r.chaosMu.Lock()
+	defer r.chaosMu.Unlock()
+	return r.chaosRng.IntN(n)
+}
+
 // fire starts the faults of a phase; each runs on its own, as a real failure would.
 func (r *run) fire(faults []fault, phase string) {
 	for _, f := range faults {
 		if f.phase != phase || f.kind == "kill-actuator" || f.kind == "pause-leader" {
 			continue
 		}
-		delay := time.Duration(r.chaosRng.IntN(400)) * time.Millisecond
-		down := time.Duration(200+r.chaosRng.IntN(1500)) * time.Millisecond
+		delay := time.Duration(r.chaosIntN(400)) * time.Millisecond
+		down := time.Duration(200+r.chaosIntN(1500)) * time.Millisecond
 		kind := f.kind
 		r.inflight.Add(1)
 		go func() {
@@ -618,10 +627,10 @@ func (r *run) inject(kind string, down time.Duration) {
 		for _, base := range r.fakes {
 			switch kind {
 			case "openmrs-5xx":
-				status := []int{500, 502, 503}[r.chaosRng.IntN(3)]
-				_ = r.postJSON(ctx, base+"/_fake/faults", openmrstest.Fault{PathPrefix: "/user", Count: 2 + r.chaosRng.IntN(6), Status: status}, nil)
+				status := []int{500, 502, 503}[r.chaosIntN(3)]
+				_ = r.postJSON(ctx, base+"/_fake/faults", openmrstest.Fault{PathPrefix: "/user", Count: 2 + r.chaosIntN(6), Status: status}, nil)
 			case "openmrs-drop":
-				_ = r.postJSON(ctx, base+"/_fake/faults", openmrstest.Fault{PathPrefix: "/user", Count: 2 + r.chaosRng.IntN(4), Drop: true}, nil)
+				_ = r.postJSON(ctx, base+"/_fake/faults", openmrstest.Fault{PathPrefix: "/user", Count: 2 + r.chaosIntN(4), Drop: true}, nil)
 			case "openmrs-slow":
 				r.mu.Lock()
 				r.bunched = append(r.bunched, Interval{From: time.Now(), To: time.Now().Add(time.Hour)})
