@@ -11,27 +11,17 @@ import (
 	"time"
 
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
+	"github.com/dormant-dev/dormant/services/platform/sqldb/sqldbtest"
 	"github.com/dormant-dev/dormant/services/platform/testenv"
 )
 
 // engines opens a fresh database of each engine for a test.
-var engines = map[string]func(t *testing.T) *sqldb.DB{
-	"sqlite": func(t *testing.T) *sqldb.DB {
-		db, err := sqldb.Open(context.Background(), "", t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	},
-	"postgres": func(t *testing.T) *sqldb.DB {
-		db, err := sqldb.Open(context.Background(), testenv.Postgres(t), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(db.Close)
-		return db
-	},
+var engines = map[string]func(t *testing.T) *sqldb.DB{}
+
+func init() {
+	for _, name := range sqldbtest.Engines {
+		engines[name] = func(t *testing.T) *sqldb.DB { return sqldbtest.Open(t, name) }
+	}
 }
 
 func migrations(files ...string) fstest.MapFS {

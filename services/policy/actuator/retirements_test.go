@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
+	"github.com/dormant-dev/dormant/services/platform/sqldb/sqldbtest"
 )
 
 // bruteRetiredSince counts as the admin overview once did: every retirement read into Go.
@@ -65,18 +64,9 @@ func TestRetiredSinceCountsAsTheRecordsSay(t *testing.T) {
 			[]rec{{"a", "d1", OutcomeDeactivated, edge.In(kathmandu)}, {"a", "d2", OutcomeDeactivated, edge.Add(-time.Microsecond).In(kathmandu)}},
 			[]time.Time{edge.In(kathmandu)}, []int{1}},
 	}
-	for _, engine := range []string{"sqlite", "postgres"} {
+	for _, engine := range sqldbtest.Engines {
 		open := func(t *testing.T) *Store {
-			dsn := ""
-			if engine == "postgres" {
-				dsn = testenv.Postgres(t)
-			}
-			db, err := sqldb.Open(ctx, dsn, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(db.Close)
-			s, err := OpenStore(ctx, db)
+			s, err := OpenStore(ctx, sqldbtest.Open(t, engine))
 			if err != nil {
 				t.Fatal(err)
 			}
