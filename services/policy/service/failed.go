@@ -141,10 +141,10 @@ func (e *engine) failurePolicy(ctx context.Context, site string) (policy.Policy,
 	if err == nil {
 		return l.Policy, nil
 	}
-	l, ferr := policy.Load(&s.Policy, nil)
+	pol, from, ferr := e.lastOrFile(s)
 	if ferr != nil {
-		return policy.Policy{}, errors.Join(err, fmt.Errorf("policy of site %s: %w", site, ferr))
+		return policy.Policy{}, errors.Join(err, ferr)
 	}
-	e.log.Warn("the failure's retry delay comes from the sites file", zap.String("site", site), zap.Error(err))
-	return l.Policy, nil
+	e.log.Warn("the failure's retry delay comes from the "+from, zap.String("site", site), zap.Error(err))
+	return pol, nil
 }

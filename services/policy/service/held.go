@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/policy"
 )
 
@@ -196,17 +197,27 @@ func (e *engine) rejectionCoolOff(ctx context.Context, site string) (time.Durati
 	if !errors.Is(err, errUnreachable) {
 		return 0, err
 	}
+	pol, from, ferr := e.lastOrFile(s)
+	if ferr != nil {
+		return 0, ferr
+	}
+	e.log.Warn("OpenMRS unreachable: the rejection's cool-off comes from the "+from, zap.String("site", site), zap.Error(err))
+	return pol.RejectionCoolOff, nil
+}
+
+// lastOrFile is the policy a step outside a tick (a rejection, a failure) falls back on when
+// the site's OpenMRS settings cannot be used: the last one a tick loaded, else the sites
+// file's alone. from names which, for the log.
+func (e *engine) lastOrFile(s siteconfig.Site) (pol policy.Policy, from string, err error) {
 	e.mu.Lock()
-	last := e.policies[site]
+	last := e.policies[s.ID]
 	e.mu.Unlock()
 	if last != nil {
-		e.log.Warn("OpenMRS unreachable: the rejection's cool-off comes from the last good policy", zap.String("site", site), zap.Error(err))
-		return last.loaded.Policy.RejectionCoolOff, nil
+		return last.loaded.Policy, "last good policy", nil
 	}
-	l, ferr := policy.Load(&s.Policy, nil)
-	if ferr != nil {
-		return 0, fmt.Errorf("policy of site %s: %w", site, ferr)
+	l, err := policy.Load(&s.Policy, nil)
+	if err != nil {
+		return policy.Policy{}, "", fmt.Errorf("policy of site %s: %w", s.ID, err)
 	}
-	e.log.Warn("OpenMRS unreachable: the rejection's cool-off comes from the sites file", zap.String("site", site), zap.Error(err))
-	return l.Policy.RejectionCoolOff, nil
+	return l.Policy, "sites file", nil
 }
