@@ -9,41 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/policy"
-	policysvc "github.com/dormant-dev/dormant/services/policy/service"
 )
 
 // TestAuditWritesEachFormat: an account past its threshold at a site where dormant is off is
 // in the report, as not decided, in CSV, HTML and PDF.
 func TestAuditWritesEachFormat(t *testing.T) {
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "sites.yaml")
-	if err := os.WriteFile(cfgFile, []byte("sites:\n  - id: clinic\n    policy: {enabled: false}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dbFile := filepath.Join(dir, "dormant.db")
-	t.Setenv("DORMANT_CONFIG", cfgFile)
-	t.Setenv("DORMANT_DB", dbFile)
-	t.Setenv("DORMANT_DATA_DIR", dir)
+	dir, _ := offlineSite(t, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 10, 8, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	db, err := sqldb.Open(ctx, dbFile, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := policysvc.OpenStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const id = "00000000-0000-4000-8000-000000000001"
-	if err := store.SyncUser(ctx, policy.User{Site: "clinic", UUID: id, Username: "nurse1", CreatedAt: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.RecordLogin(ctx, "clinic", id, "nurse1", time.Date(2026, 1, 10, 8, 0, 0, 0, time.UTC)); err != nil {
-		t.Fatal(err)
-	}
 	csvFile, pdfFile := filepath.Join(dir, "audit.csv"), filepath.Join(dir, "audit.pdf")
 	tests := []struct {
 		name    string
@@ -54,7 +26,7 @@ func TestAuditWritesEachFormat(t *testing.T) {
 	}{
 		{"html on standard output", []string{"--site", "clinic", "--from", "2026-04-01", "--to", "2026-06-30"}, "", "Account retirement audit: site clinic", ""},
 		{"csv to a file", []string{"--site", "clinic", "--from", "2026-04-01", "--to", "2026-06-30", "--format", "csv", "--out", csvFile}, csvFile,
-			"clinic,nurse1," + id + ",inactive_after,2026-01-10,2026-04-10,", ""},
+			"clinic,nurse1," + offlineUser + ",inactive_after,2026-01-10,2026-04-10,", ""},
 		{"a period before the threshold names nobody", []string{"--site", "clinic", "--from", "2026-01-01", "--to", "2026-03-31", "--format", "csv"}, "", "site,username", ""},
 		{"no site", []string{"--from", "2026-01-01"}, "", "", "--site is required"},
 		{"no start", []string{"--site", "clinic"}, "", "", "--from"},

@@ -8,45 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/policy"
-	policysvc "github.com/dormant-dev/dormant/services/policy/service"
 )
 
 // TestWhatIfPreviewsWithoutChangingAnything: the command lists the warning a tick would send
 // under the site's policy, none under a looser policy file, and stores nothing.
 func TestWhatIfPreviewsWithoutChangingAnything(t *testing.T) {
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "sites.yaml")
-	if err := os.WriteFile(cfgFile, []byte("sites:\n  - id: clinic\n    policy: {enabled: false}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	dir, store := offlineSite(t, at.AddDate(-2, 0, 0), at.Add(-100*24*time.Hour))
+	const id = offlineUser
+	ctx := context.Background()
 	loose := filepath.Join(dir, "loose.yaml")
 	if err := os.WriteFile(loose, []byte("inactive_after: 200d\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dbFile := filepath.Join(dir, "dormant.db")
-	t.Setenv("DORMANT_CONFIG", cfgFile)
-	t.Setenv("DORMANT_DB", dbFile)
-	t.Setenv("DORMANT_DATA_DIR", dir)
-
-	ctx := context.Background()
-	db, err := sqldb.Open(ctx, dbFile, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := policysvc.OpenStore(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const id = "00000000-0000-4000-8000-000000000001"
-	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	if err := store.SyncUser(ctx, policy.User{Site: "clinic", UUID: id, Username: "nurse1", CreatedAt: at.AddDate(-2, 0, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.RecordLogin(ctx, "clinic", id, "nurse1", at.Add(-100*24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
