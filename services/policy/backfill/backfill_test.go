@@ -14,8 +14,7 @@ import (
 	"github.com/dormant-dev/dormant/events/eventstest"
 	"github.com/dormant-dev/dormant/services/openmrs"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/policy/backfill"
 )
 
@@ -23,14 +22,7 @@ const site = "clinic-b"
 
 func TestBackfill(t *testing.T) {
 	ctx := t.Context()
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	ns := events.Namespace{Root: root}
 	fake := openmrstest.New()
 	defer fake.Close()

@@ -15,10 +15,9 @@ import (
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/services/openmrs"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
 	"github.com/dormant-dev/dormant/services/policy"
 	"github.com/dormant-dev/dormant/services/policy/sqlite"
 )
@@ -44,14 +43,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	db, err := sqldb.Open(ctx, "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,8 @@ import (
 	"github.com/dormant-dev/dormant/events/eventstest"
 	"github.com/dormant-dev/dormant/services/openmrs"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
 	"github.com/dormant-dev/dormant/services/policy/roster"
 )
 
@@ -37,14 +36,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := t.Context()
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	db, err := sqldb.Open(ctx, "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)

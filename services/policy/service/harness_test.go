@@ -16,7 +16,7 @@ import (
 
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/events/eventstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
 	"github.com/dormant-dev/dormant/services/platform/sqldb"
 	"github.com/dormant-dev/dormant/services/platform/testenv"
@@ -62,15 +62,8 @@ type harness struct {
 
 func newHarness(t *testing.T, db *sqldb.DB, sitesYAML string) *harness {
 	t.Helper()
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	ctx := context.Background()
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
 	sites, err := siteconfig.Parse([]byte(sitesYAML))
 	if err != nil {
 		t.Fatal(err)

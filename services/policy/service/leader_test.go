@@ -9,17 +9,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/services/openmrs"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/leader"
 	"github.com/dormant-dev/dormant/services/platform/siteconfig"
-	"github.com/dormant-dev/dormant/services/platform/testenv"
 	"github.com/dormant-dev/dormant/services/policy/notifier"
 )
 
@@ -195,15 +193,8 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	ctx := context.Background()
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
 	ns := events.Namespace{Root: root}
 	t.Cleanup(func() { _ = js.DeleteKeyValue(context.Background(), LeaseBucket(ns)) })
 	db := engines[0].open(t)

@@ -17,7 +17,7 @@ import (
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/services/openmrs"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/testenv"
 )
 
@@ -37,14 +37,7 @@ func newOpsWorld(t *testing.T, user, password, policyBlock string) *opsWorld {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	fake := openmrstest.New()
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()

@@ -15,21 +15,14 @@ import (
 	"github.com/dormant-dev/dormant/events"
 	"github.com/dormant-dev/dormant/events/eventstest"
 	"github.com/dormant-dev/dormant/services/openmrs/openmrstest"
-	"github.com/dormant-dev/dormant/services/platform/infra"
+	"github.com/dormant-dev/dormant/services/platform/infra/infratest"
 	"github.com/dormant-dev/dormant/services/platform/testenv"
 )
 
 func TestReactivateCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nc, root := testenv.NATS(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := infra.Provision(ctx, js, infra.BusOptions{SubjectRoot: root, StreamReplicas: 1, DuplicateWindow: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
+	js, root := infratest.Bus(t)
 	fake := openmrstest.New()
 	defer fake.Close()
 	id := fake.AddUser(openmrstest.UserSpec{Username: "lab1", Retired: true, RetireReason: "dormant: no login for 90 days"})
